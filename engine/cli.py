@@ -1,0 +1,324 @@
+"""The ``demozone`` command line: set up the database, deploy, and act on cases as a user.
+
+Every command opens one transaction; errors print one clear line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from engine import build_engine
+from engine.access import load_actor
+from engine.db import read_session, write_session
+from engine.demo import seed_demo
+from engine.errors import EngineError, InvalidInput, SpecInvalid
+from engine.migrate import upgrade_database
+from engine.models import User
+from engine.runtime import InstanceView, TaskView
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"错误 / error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(command: Callable) -> Callable:
+    """Turn engine errors (and anything unexpected) into one line on stderr, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SpecInvalid as exc:
+            for finding in exc.details or []:
+                click.echo(str(finding), err=True)
+            _fail(exc.message)
+        except InvalidInput as exc:
+            details = exc.details if isinstance(exc.details, dict) else {}
+            _fail(exc.message + "".join(f"\n  {k or '(data)'}: {v}" for k, v in details.items()))
+        except EngineError as exc:
+            _fail(f"[{exc.code}] {exc.message}")
+        except (ValueError, OSError) as exc:
+            _fail(str(exc), 2)
+
+    return wrapper
+
+
+def parse_data(value: str | None) -> dict[str, Any]:
+    """``--data`` takes inline JSON or ``@file.json``."""
+    if not value:
+        return {}
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read {value[1:]}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--data is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
+    if not isinstance(data, dict):
+        raise ValueError("--data must be a JSON object")
+    return data
+
+
+def parse_uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise ValueError(f"{what} {value!r} is not a valid id") from exc
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _print_instance(view: InstanceView, as_json: bool) -> None:
+    if as_json:
+        _print_json(view.to_dict())
+        return
+    click.echo(
+        f"{view.id}  {view.process} v{view.version}  {view.status}"
+        + (f" ({view.outcome})" if view.outcome else "")
+        + f"  {view.business_key}"
+    )
+    for task in view.open_tasks:
+        click.echo(f"  待办 {task.id}  {task.step}  {task.name}  [{task.role_title} {task.org_code}]")
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """demozone: Liaoning 创新驱动助力示范区（县） workflows."""
+    ctx.obj = build_engine()
+
+
+def _engine(ctx: click.Context):  # noqa: ANN202
+    return ctx.obj
+
+
+@main.command()
+@click.pass_context
+@handle_errors
+def init(ctx: click.Context) -> None:
+    """Create or migrate the database, then deploy processes/."""
+    engine = _engine(ctx)
+    upgrade_database(engine.db)
+    with write_session(engine.sessions) as session:
+        for result in engine.deploy(session):
+            state = "deployed" if result.created else "unchanged"
+            click.echo(f"{result.process_id} v{result.version} {state} ({result.content_hash[:12]})")
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.pass_context
+@handle_errors
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply Alembic migrations up to the newest revision."""
+    upgrade_database(_engine(ctx.find_root()).db)
+    click.echo("database is at the newest revision")
+
+
+@main.command("seed-demo")
+@click.pass_context
+@handle_errors
+def seed_demo_command(ctx: click.Context) -> None:
+    """Load Liaoning org units, societies and demo users (idempotent)."""
+    engine = _engine(ctx)
+    with write_session(engine.sessions) as session:
+        units, users = seed_demo(session, engine.now())
+    click.echo(f"org units added: {units}, demo users added: {users}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def users(ctx: click.Context, as_json: bool) -> None:
+    """List users and their roles."""
+    with read_session(_engine(ctx).sessions) as session:
+        rows = session.scalars(select(User).order_by(User.username)).all()
+        listing = [
+            {
+                "username": u.username,
+                "display_name": u.display_name,
+                "active": u.active,
+                "roles": [{"role": a.role, "org_code": a.org_code} for a in u.roles],
+            }
+            for u in rows
+        ]
+    if as_json:
+        _print_json(listing)
+        return
+    for user in listing:
+        roles = ", ".join(f"{r['role']}@{r['org_code']}" for r in user["roles"])
+        click.echo(f"{user['username']:<22} {user['display_name']:<24} {roles}")
+
+
+@main.command()
+@click.pass_context
+@handle_errors
+def deploy(ctx: click.Context) -> None:
+    """Validate processes/ and store a new version of every process that changed."""
+    engine = _engine(ctx)
+    with write_session(engine.sessions) as session:
+        for result in engine.deploy(session):
+            state = "deployed" if result.created else "unchanged"
+            click.echo(f"{result.process_id} v{result.version} {state} ({result.content_hash[:12]})")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
+    """Check BPMN/DMN files; exit 1 on any error."""
+    _bundles, findings = _engine(ctx).check_definitions(files)
+    if as_json:
+        _print_json([f.to_dict() for f in findings])
+    else:
+        for finding in findings:
+            click.echo(str(finding))
+    errors = sum(1 for f in findings if f.severity == "error")
+    if not as_json:
+        click.echo(f"{len(files)} file(s) checked, {errors} error(s)")
+    if errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("process")
+@click.option("--as", "username", required=True)
+@click.option("--data", "data", default=None, help="JSON object or @file.json")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def start(ctx: click.Context, process: str, username: str, data: str | None, as_json: bool) -> None:
+    """Start a case of PROCESS as USER."""
+    engine = _engine(ctx)
+    payload = parse_data(data)
+    with write_session(engine.sessions) as session:
+        view = engine.start_instance(session, load_actor(session, username), process, payload)
+    _print_instance(view, as_json)
+
+
+@main.command()
+@click.option("--as", "username", required=True)
+@click.option("--process", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def tasks(ctx: click.Context, username: str, process: str | None, as_json: bool) -> None:
+    """List USER's open tasks (待办)."""
+    engine = _engine(ctx)
+    with read_session(engine.sessions) as session:
+        listing: list[TaskView] = engine.list_tasks(session, load_actor(session, username), process)
+    if as_json:
+        _print_json([t.to_dict() for t in listing])
+        return
+    now = engine.now()
+    for task in listing:
+        due = task.due_at.date().isoformat() if task.due_at else "-"
+        overdue = " 已逾期" if task.is_overdue(now) else ""
+        click.echo(f"{task.id}  {task.case_title}  {task.name} ({task.step})  截止 {due}{overdue}")
+    click.echo(f"待办 {len(listing)} 件")
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--as", "username", default=None, help="check the task as this user (default: no check)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def form(ctx: click.Context, task_id: str, username: str | None, as_json: bool) -> None:
+    """Print the JSON Schema of a task's form."""
+    engine = _engine(ctx)
+    with read_session(engine.sessions) as session:
+        schema = engine.task_form(
+            session, parse_uuid(task_id, "task"), load_actor(session, username) if username else None
+        )
+    click.echo(json.dumps(schema, ensure_ascii=False, indent=2 if as_json else None))
+
+
+def _task_command(name: str, help_text: str, run: Callable) -> None:
+    @main.command(name, help=help_text)
+    @click.argument("task_id")
+    @click.option("--as", "username", required=True)
+    @click.option("--data", "data", default=None, help="JSON object or @file.json")
+    @click.option("--reason", default=None)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def command(
+        ctx: click.Context, task_id: str, username: str, data: str | None, reason: str | None, as_json: bool
+    ) -> None:
+        engine = _engine(ctx)
+        with write_session(engine.sessions) as session:
+            actor = load_actor(session, username)
+            result = run(engine, session, actor, parse_uuid(task_id, "task"), parse_data(data), reason)
+        if isinstance(result, InstanceView):
+            _print_instance(result, as_json)
+        elif as_json:
+            _print_json(result.to_dict())
+        else:
+            click.echo(f"{result.id} {result.name}: claimed by {result.claimed_by or '-'}")
+
+
+_task_command(
+    "complete", "Complete TASK_ID as USER with --data.", lambda e, s, a, t, data, _r: e.complete_task(s, a, t, data)
+)
+_task_command(
+    "return",
+    "Return (退回) TASK_ID as USER with --reason.",
+    lambda e, s, a, t, _d, reason: e.return_task(s, a, t, reason or ""),
+)
+_task_command("claim", "Claim (签收) TASK_ID as USER.", lambda e, s, a, t, _d, _r: e.claim_task(s, a, t))
+_task_command("unclaim", "Give back a claimed task.", lambda e, s, a, t, _d, _r: e.unclaim_task(s, a, t))
+
+
+@main.command()
+@click.argument("instance_id")
+@click.option("--as", "username", default="auditor", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def show(ctx: click.Context, instance_id: str, username: str, as_json: bool) -> None:
+    """Show a case: status, open tasks and data."""
+    engine = _engine(ctx)
+    with read_session(engine.sessions) as session:
+        view = engine.get_instance(session, load_actor(session, username), parse_uuid(instance_id, "instance"))
+    _print_instance(view, as_json)
+    if not as_json:
+        click.echo(json.dumps(view.data, ensure_ascii=False, indent=2))
+
+
+@main.group()
+def timers() -> None:
+    """Timers (use DEMOZONE_NOW to move the clock)."""
+
+
+@timers.command("run")
+@click.pass_context
+@handle_errors
+def timers_run(ctx: click.Context) -> None:
+    """Fire every timer that is due now."""
+    engine = _engine(ctx.find_root())
+    with write_session(engine.sessions) as session:
+        fired = engine.fire_due_timers(session)
+    click.echo(f"{engine.now().isoformat()}: timers fired in {len(fired)} case(s)")

@@ -1,0 +1,58 @@
+"""The engine's error contract.
+
+Every failure the engine reports is an ``EngineError`` with a stable ``code``; callers (CLI, web, API)
+map each class to one exit code or HTTP status. Messages are English, for logs and the CLI; the web
+layer translates by ``code``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EngineError(Exception):
+    code = "engine_error"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class NotFound(EngineError):
+    code = "not_found"
+
+
+class PermissionDenied(EngineError):
+    code = "forbidden"
+
+
+class InvalidInput(EngineError):
+    """Submitted data failed validation; ``details`` maps field paths to messages."""
+
+    code = "invalid_input"
+
+
+class Conflict(EngineError):
+    """The instance changed under us (a lost race); nothing was written."""
+
+    code = "conflict"
+
+
+class TaskNotReady(EngineError):
+    code = "task_not_ready"
+
+
+class SpecInvalid(EngineError):
+    """A BPMN/DMN/form file failed validation; ``details`` is a list of ``Finding``s."""
+
+    code = "spec_invalid"
+
+
+class WorkflowFailed(EngineError):
+    """A script, condition or service inside the process failed; the command was rolled back."""
+
+    code = "workflow_failed"

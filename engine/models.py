@@ -1,0 +1,220 @@
+"""The tables, as typed SQLAlchemy 2.0 mappings.
+
+Instance state is stored without its spec (the spec is stored once per ``ProcessVersion``), and the
+open-task table is rewritten in the same transaction as the state, so an inbox query never has to
+deserialize a workflow.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.db import Base
+
+UtcDateTime = DateTime(timezone=True)
+
+
+class OrgUnit(Base):
+    """Province, cities, counties/districts, high-tech parks and provincial societies."""
+
+    __tablename__ = "org_unit"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # province | city | district | county | park | society
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("org_unit.code"), index=True)
+    field: Mapped[str | None] = mapped_column(String(100))
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    roles: Mapped[list[RoleAssignment]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class RoleAssignment(Base):
+    """A user holds a role for one org unit (市科协 of 沈阳市, 县委 of 新民市, …)."""
+
+    __tablename__ = "role_assignment"
+    __table_args__ = (UniqueConstraint("user_id", "role", "org_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    org_code: Mapped[str] = mapped_column(ForeignKey("org_unit.code"))
+
+    user: Mapped[User] = relationship(back_populates="roles")
+
+
+class ProcessVersion(Base):
+    """One deployed version of a process: its sources, forms and serialized spec, stored once."""
+
+    __tablename__ = "process_version"
+    __table_args__ = (
+        UniqueConstraint("process_id", "version"),
+        UniqueConstraint("process_id", "content_hash", name="uq_process_version_content"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    sources: Mapped[dict[str, str]] = mapped_column(JSON)  # file name -> BPMN/DMN text
+    forms: Mapped[dict[str, Any]] = mapped_column(JSON)  # form file name -> JSON Schema
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"spec": ..., "subprocess_specs": ...}
+    deployed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    deployed_by: Mapped[str] = mapped_column(String(64))
+
+
+class Instance(Base):
+    """One case. ``revision`` guards every write: a save succeeds only at the revision it loaded."""
+
+    __tablename__ = "instance"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
+    process_id: Mapped[str] = mapped_column(String(64), index=True)
+    business_key: Mapped[str] = mapped_column(String(100), index=True)
+    city_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    county_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # running | completed | error | terminated
+    outcome: Mapped[str | None] = mapped_column(String(100))
+    revision: Mapped[int] = mapped_column(Integer)
+    next_timer_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    state: Mapped[str] = mapped_column(Text)  # serialized workflow without its spec
+    serializer_version: Mapped[str] = mapped_column(String(16))
+    started_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_event_hash: Mapped[str | None] = mapped_column(String(64))
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __mapper_args__ = {"version_id_col": revision}
+
+
+class OpenTask(Base):
+    """A READY user task, offered to one role in one org unit (optionally claimed by one user)."""
+
+    __tablename__ = "open_task"
+    __table_args__ = (Index("ix_open_task_role_org", "role", "org_code"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instance.id", ondelete="CASCADE"), index=True)
+    process_id: Mapped[str] = mapped_column(String(64))
+    bpmn_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    org_code: Mapped[str] = mapped_column(String(16))
+    form: Mapped[str | None] = mapped_column(String(200))
+    returnable: Mapped[bool] = mapped_column(default=False)
+    urgency: Mapped[str] = mapped_column(String(8), default="平件")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    case_title: Mapped[str] = mapped_column(String(200))
+
+    instance: Mapped[Instance] = relationship(lazy="raise")
+
+
+class HistoryEvent(Base):
+    """Append-only log; each event's hash covers its content and the previous event of its case."""
+
+    __tablename__ = "history_event"
+    __table_args__ = (UniqueConstraint("instance_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("instance.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    org_code: Mapped[str | None] = mapped_column(String(16))
+    command: Mapped[str] = mapped_column(String(32))
+    task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    bpmn_id: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    instance: Mapped[Instance | None] = relationship(lazy="raise")
+
+
+class DocumentCounter(Base):
+    """Gap-free document numbers per issuing body and year (辽科协发〔2026〕N号)."""
+
+    __tablename__ = "document_counter"
+
+    prefix: Mapped[str] = mapped_column(String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+class Comment(Base):
+    """意见: free text on a case, outside the workflow data (it never changes the path)."""
+
+    __tablename__ = "comment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instance.id"), index=True)
+    task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    author: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class Attachment(Base):
+    """A file on a case, stored in the database with its SHA-256 (served only to case readers)."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instance.id"), index=True)
+    task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Draft(Base):
+    """暂存: a user's unfinished form data for one task."""
+
+    __tablename__ = "draft"
+    __table_args__ = (UniqueConstraint("task_id", "username"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    username: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    saved_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked: Mapped[bool] = mapped_column(default=False)

@@ -1,0 +1,565 @@
+"""The engine façade: deploy processes, run commands on cases, answer inbox queries.
+
+Every command runs in the caller's transaction and follows one path: load the case, check the
+actor may do it, validate the submitted data, run the workflow, save with the revision check, append
+history. Any exception leaves the database as it was, because the caller rolls back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine.access import SYSTEM, Actor, check_may_act, check_may_read
+from engine.clock import Clock, FixedClock, as_utc, install_timer_clock, using_clock
+from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied, SpecInvalid, TaskNotReady, WorkflowFailed
+from engine.forms import validate_form_data
+from engine.history import append_event
+from engine.models import HistoryEvent, Instance, OpenTask, ProcessVersion
+from engine.orgs import resolve_case_scope
+from engine.programme import SERVICES, ServiceContext
+from engine.roles import ROLES
+from engine.scripting import ScriptEngine
+from engine.serializer import StateSerializer
+from engine.settings import Settings
+from engine.specs import Finding, ProcessBundle, load_definitions
+from engine.store import LoadedVersion, WorkflowStore, ready_user_tasks, task_properties
+
+MAX_ENGINE_ROUNDS = 20
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    process_id: str
+    version: int
+    created: bool
+    content_hash: str
+
+
+@dataclass
+class TaskView:
+    id: uuid.UUID
+    instance_id: uuid.UUID
+    process: str
+    step: str
+    name: str
+    role: str
+    role_title: str
+    org_code: str
+    form: str | None
+    returnable: bool
+    urgency: str
+    created_at: datetime
+    due_at: datetime | None
+    claimed_by: str | None
+    case_title: str
+
+    @classmethod
+    def of(cls, row: OpenTask) -> TaskView:
+        return cls(
+            row.id,
+            row.instance_id,
+            row.process_id,
+            row.bpmn_id,
+            row.name,
+            row.role,
+            ROLES[row.role].title,
+            row.org_code,
+            row.form,
+            row.returnable,
+            row.urgency,
+            row.created_at,
+            row.due_at,
+            row.claimed_by,
+            row.case_title,
+        )
+
+    def is_overdue(self, now: datetime) -> bool:
+        return self.due_at is not None and as_utc(self.due_at) < now
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "instance": str(self.instance_id),
+            "process": self.process,
+            "step": self.step,
+            "name": self.name,
+            "role": self.role,
+            "role_title": self.role_title,
+            "org_code": self.org_code,
+            "form": self.form,
+            "returnable": self.returnable,
+            "urgency": self.urgency,
+            "created_at": _iso(self.created_at),
+            "due_at": _iso(self.due_at),
+            "claimed_by": self.claimed_by,
+            "case_title": self.case_title,
+        }
+
+
+@dataclass
+class TaskDetail:
+    task: TaskView
+    schema: dict[str, Any]
+    instructions: str
+    data: dict[str, Any]
+
+
+@dataclass
+class InstanceView:
+    id: uuid.UUID
+    process: str
+    version: int
+    business_key: str
+    status: str
+    outcome: str | None
+    county_code: str | None
+    city_code: str | None
+    revision: int
+    created_at: datetime
+    completed_at: datetime | None
+    next_timer_at: datetime | None
+    open_tasks: list[TaskView] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "process": self.process,
+            "version": self.version,
+            "business_key": self.business_key,
+            "status": self.status,
+            "outcome": self.outcome,
+            "county_code": self.county_code,
+            "city_code": self.city_code,
+            "revision": self.revision,
+            "created_at": _iso(self.created_at),
+            "completed_at": _iso(self.completed_at),
+            "next_timer_at": _iso(self.next_timer_at),
+            "open_tasks": [t.to_dict() for t in self.open_tasks],
+            "data": _jsonable(self.data),
+        }
+
+
+class Engine:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        install_timer_clock()
+        self.settings = settings
+        self.clock = clock or (FixedClock(settings.fixed_now) if settings.fixed_now else Clock())
+        self.store = WorkflowStore(StateSerializer())
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    # -- definitions ---------------------------------------------------------------------------
+
+    def check_definitions(self, paths: Iterable[Path] | None = None) -> tuple[list[ProcessBundle], list[Finding]]:
+        if paths is None:
+            folder = self.settings.processes_dir
+            paths = [*folder.glob("*.bpmn"), *folder.glob("*.dmn")]
+        return load_definitions(paths, self.settings.forms_dir, SERVICES)
+
+    def deploy(self, session: Session, deployed_by: str = "system") -> list[DeployResult]:
+        """Store a new version of each process whose content changed; refuse if anything is invalid."""
+        bundles, findings = self.check_definitions()
+        errors = [f for f in findings if f.severity == "error"]
+        if errors:
+            raise SpecInvalid(f"{len(errors)} problem(s) in the process definitions", errors)
+        results = []
+        for bundle in bundles:
+            rows = session.scalars(select(ProcessVersion).where(ProcessVersion.process_id == bundle.process_id)).all()
+            same = next((r for r in rows if r.content_hash == bundle.content_hash), None)
+            if same:
+                results.append(DeployResult(bundle.process_id, same.version, False, same.content_hash))
+                continue
+            version = max((r.version for r in rows), default=0) + 1
+            session.add(
+                ProcessVersion(
+                    process_id=bundle.process_id,
+                    name=bundle.name,
+                    version=version,
+                    content_hash=bundle.content_hash,
+                    sources=bundle.sources,
+                    forms=bundle.forms,
+                    spec=self.store.serializer.dump_spec(bundle.spec, bundle.subprocess_specs),
+                    deployed_at=self.now(),
+                    deployed_by=deployed_by,
+                )
+            )
+            results.append(DeployResult(bundle.process_id, version, True, bundle.content_hash))
+        session.flush()
+        return results
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def start_instance(self, session: Session, actor: Actor, process_id: str, data: dict[str, Any]) -> InstanceView:
+        version = self.store.latest_version(session, process_id)
+        start_form = version.forms.get(f"{process_id}.start.json")
+        data = validate_form_data(start_form, data) if start_form else dict(data)
+        scope = resolve_case_scope(session, data.get("county_code"))
+        starter_role = next(
+            (s.lane for s in version.spec.task_specs.values() if isinstance(s, StartEvent) and s.lane), None
+        )
+        if starter_role and not actor.holds(starter_role, _scope_code(starter_role, scope)):
+            raise PermissionDenied(f"{actor.username} may not start {process_id} for {scope.county_code}")
+        running = session.scalar(
+            select(Instance.id).where(
+                Instance.process_id == process_id,
+                Instance.county_code == scope.county_code,
+                Instance.status == "running",
+            )
+        )
+        if running:
+            raise Conflict(f"a running {process_id} case already exists for {scope.county_code}: {running}")
+
+        now = self.now()
+        instance_id = uuid.uuid4()
+        instance = Instance(
+            id=instance_id,
+            process_version_id=version.id,
+            process_id=process_id,
+            business_key=f"{process_id}/{scope.county_code}/{now:%Y%m%d}-{instance_id.hex[:6]}",
+            city_code=scope.city_code,
+            county_code=scope.county_code,
+            status="running",
+            revision=1,
+            state="",
+            serializer_version="",
+            started_by=actor.username,
+            created_at=now,
+            updated_at=now,
+            event_count=0,
+        )
+        session.add(instance)
+        workflow = self.store.new_workflow(version)
+        workflow.task_tree.data.update({**data, **scope.as_data()})
+        completed = self._advance(session, instance, workflow, lambda: None)
+        append_event(
+            session,
+            instance,
+            at=now,
+            actor=actor.username,
+            role=starter_role,
+            org_code=_scope_code(starter_role, scope) if starter_role else None,
+            command="start",
+            payload={"data": data, "version": version.version, "completed": completed},
+        )
+        self._flush(session)
+        return self._view(session, instance, workflow)
+
+    def claim_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskView:
+        row = self._open_task(session, task_id)
+        check_may_act(actor, row)
+        instance = session.get(Instance, row.instance_id)
+        row.claimed_by = actor.username
+        self._touch(instance)
+        append_event(
+            session,
+            instance,
+            at=self.now(),
+            actor=actor.username,
+            role=row.role,
+            org_code=row.org_code,
+            command="claim",
+            task_id=row.id,
+            bpmn_id=row.bpmn_id,
+            payload={},
+        )
+        self._flush(session)
+        return TaskView.of(row)
+
+    def unclaim_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskView:
+        row = self._open_task(session, task_id)
+        if row.claimed_by != actor.username:
+            raise PermissionDenied(f"task {task_id} is not claimed by {actor.username}")
+        instance = session.get(Instance, row.instance_id)
+        row.claimed_by = None
+        self._touch(instance)
+        append_event(
+            session,
+            instance,
+            at=self.now(),
+            actor=actor.username,
+            role=row.role,
+            org_code=row.org_code,
+            command="unclaim",
+            task_id=row.id,
+            bpmn_id=row.bpmn_id,
+            payload={},
+        )
+        self._flush(session)
+        return TaskView.of(row)
+
+    def complete_task(self, session: Session, actor: Actor, task_id: uuid.UUID, data: dict[str, Any]) -> InstanceView:
+        row, instance, version, workflow, task = self._load_for_action(session, actor, task_id)
+        data = validate_form_data(version.forms[row.form], data) if row.form in version.forms else data
+        return self._run_task(session, actor, row, instance, workflow, task, data, "complete", {"data": data})
+
+    def return_task(self, session: Session, actor: Actor, task_id: uuid.UUID, reason: str) -> InstanceView:
+        row, instance, _version, workflow, task = self._load_for_action(session, actor, task_id)
+        props = task_properties(task)
+        if not props.get("returnField"):
+            raise TaskNotReady(f"step {row.bpmn_id} cannot be returned")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput("a reason is required to return a task", {"return_reason": "退回须填写理由"})
+        data = {props["returnField"]: props["returnValue"], "return_reason": reason.strip()}
+        return self._run_task(session, actor, row, instance, workflow, task, data, "return", {"reason": reason.strip()})
+
+    def fire_due_timers(self, session: Session, limit: int | None = None) -> list[uuid.UUID]:
+        """Fire every timer due by now; return the cases that moved."""
+        now = self.now()
+        query = (
+            select(Instance)
+            .where(Instance.status == "running", Instance.next_timer_at <= now)
+            .order_by(Instance.next_timer_at)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        fired = []
+        for instance in session.scalars(query).all():
+            workflow = self.store.load(session, instance)
+            completed = self._advance(session, instance, workflow, lambda: None)
+            append_event(
+                session, instance, at=now, actor=SYSTEM.username, command="timer", payload={"completed": completed}
+            )
+            fired.append(instance.id)
+        self._flush(session)
+        return fired
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def list_tasks(self, session: Session, actor: Actor, process: str | None = None) -> list[TaskView]:
+        pairs = [(role, org) for role, org in actor.assignments if ROLES[role].scope != "global"]
+        if not pairs:
+            return []
+        query = select(OpenTask).where(tuple_(OpenTask.role, OpenTask.org_code).in_(pairs))
+        if process:
+            query = query.where(OpenTask.process_id == process)
+        rows = session.scalars(query.order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.created_at))
+        return [TaskView.of(r) for r in rows if r.claimed_by in (None, actor.username)]
+
+    def get_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskDetail:
+        row = self._open_task(session, task_id)
+        if not actor.holds(row.role, row.org_code) and not actor.has_role("auditor"):
+            raise NotFound(f"task {task_id} not found")
+        instance = session.get(Instance, row.instance_id)
+        version = self.store.version(session, instance.process_version_id)
+        task = self.store.load(session, instance).get_task_from_id(row.id)
+        instructions = task.task_spec.extensions.get("instructionsForEndUser") or ""
+        return TaskDetail(
+            TaskView.of(row),
+            version.forms.get(row.form or "", {}),
+            _fill(instructions, task.data),
+            _jsonable(task.data),
+        )
+
+    def task_form(self, session: Session, task_id: uuid.UUID, actor: Actor | None = None) -> dict[str, Any]:
+        """The JSON Schema of a task's form (checked against ``actor`` when one is given)."""
+        if actor is not None:
+            return self.get_task(session, actor, task_id).schema
+        row = self._open_task(session, task_id)
+        instance = session.get(Instance, row.instance_id)
+        return self.store.version(session, instance.process_version_id).forms.get(row.form or "", {})
+
+    def get_instance(self, session: Session, actor: Actor, instance_id: uuid.UUID) -> InstanceView:
+        instance = session.get(Instance, instance_id)
+        if instance is None:
+            raise NotFound(f"instance {instance_id} not found")
+        check_may_read(session, actor, instance)
+        return self._view(session, instance, self.store.load(session, instance))
+
+    def history(self, session: Session, actor: Actor, instance_id: uuid.UUID) -> list[HistoryEvent]:
+        instance = session.get(Instance, instance_id)
+        if instance is None:
+            raise NotFound(f"instance {instance_id} not found")
+        check_may_read(session, actor, instance)
+        return list(
+            session.scalars(
+                select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq)
+            )
+        )
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _open_task(self, session: Session, task_id: uuid.UUID) -> OpenTask:
+        row = session.get(OpenTask, task_id)
+        if row is not None:
+            return row
+        done = session.scalar(
+            select(HistoryEvent)
+            .where(HistoryEvent.task_id == task_id, HistoryEvent.command.in_(("complete", "return")))
+            .limit(1)
+        )
+        if done is not None:
+            raise Conflict(f"task {task_id} was already completed by {done.actor}")
+        raise NotFound(f"task {task_id} not found")
+
+    def _load_for_action(self, session: Session, actor: Actor, task_id: uuid.UUID):  # noqa: ANN202
+        row = self._open_task(session, task_id)
+        check_may_act(actor, row)
+        instance = session.get(Instance, row.instance_id)
+        version = self.store.version(session, instance.process_version_id)
+        workflow = self.store.load(session, instance)
+        task = workflow.get_task_from_id(row.id)
+        if task.state != TaskState.READY:
+            raise TaskNotReady(f"task {task_id} is {TaskState.get_name(task.state)}")
+        return row, instance, version, workflow, task
+
+    def _run_task(self, session, actor, row, instance, workflow, task, data, command, payload) -> InstanceView:  # noqa: ANN001
+        def run() -> None:
+            task.task_spec.add_data_from_form(task, data)
+            task.run()
+
+        completed = self._advance(session, instance, workflow, run)
+        append_event(
+            session,
+            instance,
+            at=self.now(),
+            actor=actor.username,
+            role=row.role,
+            org_code=row.org_code,
+            command=command,
+            task_id=row.id,
+            bpmn_id=row.bpmn_id,
+            payload={**payload, "completed": completed},
+        )
+        self._flush(session)
+        return self._view(session, instance, workflow)
+
+    def _advance(self, session: Session, instance: Instance, workflow, action) -> list[str]:  # noqa: ANN001
+        """Run ``action`` and then the engine until it waits; save; return the steps completed."""
+        now = self.now()
+        context = ServiceContext(session, now)
+        workflow.script_engine = ScriptEngine(
+            helpers={"today": lambda: now.date().isoformat(), "now": lambda: now.isoformat()},
+            services={name: partial(fn, context) for name, fn in SERVICES.items()},
+        )
+        before = _finished_ids(workflow)
+        try:
+            with using_clock(self.clock):
+                action()
+                for _ in range(MAX_ENGINE_ROUNDS):
+                    workflow.refresh_timers()
+                    workflow.do_engine_steps()
+                    if not workflow.get_tasks(state=TaskState.READY, manual=False, max_depth=10**6):
+                        break
+        except SpiffWorkflowException as exc:
+            raise WorkflowFailed(_spiff_message(exc)) from exc
+        failed = workflow.get_tasks(state=TaskState.ERROR, max_depth=10**6)
+        if failed:
+            raise WorkflowFailed(f"step {failed[0].task_spec.bpmn_id} failed")
+        self.store.save(session, instance, workflow, now)
+        return [
+            t.task_spec.bpmn_id
+            for t in _all_tasks(workflow)
+            if t.id not in before and t.state == TaskState.COMPLETED and t.task_spec.bpmn_id
+        ]
+
+    def _touch(self, instance: Instance) -> None:
+        instance.updated_at = self.now()
+
+    def _flush(self, session: Session) -> None:
+        try:
+            session.flush()
+        except StaleDataError as exc:
+            raise Conflict("the case was changed by someone else at the same time; reload and try again") from exc
+        except IntegrityError as exc:
+            raise Conflict("the change conflicts with a concurrent change; reload and try again") from exc
+        except OperationalError as exc:
+            # SQLite refuses to write from a snapshot that another writer has overtaken.
+            if "locked" not in str(exc.orig):
+                raise
+            raise Conflict("the case was changed by someone else at the same time; reload and try again") from exc
+
+    def _view(self, session: Session, instance: Instance, workflow) -> InstanceView:  # noqa: ANN001
+        version = self.store.version(session, instance.process_version_id)
+        rows = session.scalars(
+            select(OpenTask).where(OpenTask.instance_id == instance.id).order_by(OpenTask.created_at)
+        )
+        data = workflow.data if workflow.is_completed() else workflow.task_tree.data
+        if not workflow.is_completed():
+            ready = ready_user_tasks(workflow)
+            data = {**data, **(ready[-1].data if ready else _latest_data(workflow))}
+        return InstanceView(
+            instance.id,
+            instance.process_id,
+            version.version,
+            instance.business_key,
+            instance.status,
+            instance.outcome,
+            instance.county_code,
+            instance.city_code,
+            instance.revision,
+            instance.created_at,
+            instance.completed_at,
+            instance.next_timer_at,
+            [TaskView.of(r) for r in rows],
+            _jsonable(data),
+        )
+
+
+def _scope_code(role: str, scope) -> str:  # noqa: ANN001
+    kind = ROLES[role].scope
+    return {"city": scope.city_code, "county": scope.county_code}.get(kind, "210000")
+
+
+def _all_tasks(workflow) -> list:  # noqa: ANN001
+    tasks = list(workflow.tasks.values())
+    for sub in workflow.subprocesses.values():
+        tasks.extend(sub.tasks.values())
+    return tasks
+
+
+def _finished_ids(workflow) -> set[uuid.UUID]:  # noqa: ANN001
+    return {t.id for t in _all_tasks(workflow) if t.state & TaskState.FINISHED_MASK}
+
+
+def _latest_data(workflow) -> dict[str, Any]:  # noqa: ANN001
+    finished = [t for t in workflow.tasks.values() if t.state == TaskState.COMPLETED]
+    return max(finished, key=lambda t: t.last_state_change).data if finished else {}
+
+
+def _spiff_message(exc: SpiffWorkflowException) -> str:
+    task = getattr(exc, "task", None)
+    where = f" in step {task.task_spec.bpmn_id}" if task is not None else ""
+    return f"{exc}{where}"
+
+
+def _fill(template: str, data: dict[str, Any]) -> str:
+    for key, value in data.items():
+        if isinstance(value, str | int | float):
+            template = template.replace("{{ " + key + " }}", str(value)).replace("{{" + key + "}}", str(value))
+    return template
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value else None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items() if not callable(v)}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+__all__ = ["Engine", "InstanceView", "TaskDetail", "TaskView", "DeployResult", "LoadedVersion"]
