@@ -36,7 +36,7 @@ from engine.scripting import ScriptEngine
 from engine.serializer import StateSerializer
 from engine.settings import Settings
 from engine.specs import Finding, ProcessBundle, load_definitions
-from engine.store import LoadedVersion, WorkflowStore, ready_user_tasks, task_properties
+from engine.store import LoadedVersion, WorkflowStore, all_tasks, ready_user_tasks, task_properties
 
 MAX_ENGINE_ROUNDS = 20
 
@@ -358,7 +358,7 @@ class Engine:
             raise NotFound(f"task {task_id} not found")
         instance = session.get(Instance, row.instance_id)
         version = self.store.version(session, instance.process_version_id)
-        task = self.store.load(session, instance).get_task_from_id(row.id)
+        task = self.store.load_copy(session, instance).get_task_from_id(row.id)
         instructions = task.task_spec.extensions.get("instructionsForEndUser") or ""
         return TaskDetail(
             TaskView.of(row),
@@ -380,7 +380,7 @@ class Engine:
         if instance is None:
             raise NotFound(f"instance {instance_id} not found")
         check_may_read(session, actor, instance)
-        return self._view(session, instance, self.store.load(session, instance))
+        return self._view(session, instance, self.store.load_copy(session, instance))
 
     def history(self, session: Session, actor: Actor, instance_id: uuid.UUID) -> list[HistoryEvent]:
         instance = session.get(Instance, instance_id)
@@ -455,17 +455,17 @@ class Engine:
                 for _ in range(MAX_ENGINE_ROUNDS):
                     workflow.refresh_timers()
                     workflow.do_engine_steps()
-                    if not workflow.get_tasks(state=TaskState.READY, manual=False, max_depth=10**6):
+                    if not any(t.state == TaskState.READY and not t.task_spec.manual for t in all_tasks(workflow)):
                         break
         except SpiffWorkflowException as exc:
             raise WorkflowFailed(_spiff_message(exc)) from exc
-        failed = workflow.get_tasks(state=TaskState.ERROR, max_depth=10**6)
+        failed = [t for t in all_tasks(workflow) if t.state == TaskState.ERROR]
         if failed:
             raise WorkflowFailed(f"step {failed[0].task_spec.bpmn_id} failed")
         self.store.save(session, instance, workflow, now)
         return [
             t.task_spec.bpmn_id
-            for t in _all_tasks(workflow)
+            for t in all_tasks(workflow)
             if t.id not in before and t.state == TaskState.COMPLETED and t.task_spec.bpmn_id
         ]
 
@@ -517,15 +517,8 @@ def _scope_code(role: str, scope) -> str:  # noqa: ANN001
     return {"city": scope.city_code, "county": scope.county_code}.get(kind, "210000")
 
 
-def _all_tasks(workflow) -> list:  # noqa: ANN001
-    tasks = list(workflow.tasks.values())
-    for sub in workflow.subprocesses.values():
-        tasks.extend(sub.tasks.values())
-    return tasks
-
-
 def _finished_ids(workflow) -> set[uuid.UUID]:  # noqa: ANN001
-    return {t.id for t in _all_tasks(workflow) if t.state & TaskState.FINISHED_MASK}
+    return {t.id for t in all_tasks(workflow) if t.state & TaskState.FINISHED_MASK}
 
 
 def _latest_data(workflow) -> dict[str, Any]:  # noqa: ANN001

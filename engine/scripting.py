@@ -29,19 +29,51 @@ from SpiffWorkflow.bpmn.script_engine import BasePythonScriptEngineEnvironment, 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 
-from engine.errors import SpecInvalid
+from engine.errors import EngineError
 
 
-class ScriptError(SpecInvalid):
+class ScriptError(EngineError):
     """Code in a process is refused, or a service task names an unknown operation. Not a SyntaxError:
     SpiffWorkflow's error handler crashes on one without a line number."""
 
+    code = "script_error"
 
-_EXTRA_BUILTINS = (sum, min, max, any, all, sorted, enumerate, zip, map, filter, dict, list, set, tuple,
-                   reversed, round, abs, len, range, int, float, str, bool, isinstance)
+
+_EXTRA_BUILTINS = (
+    sum,
+    min,
+    max,
+    any,
+    all,
+    sorted,
+    enumerate,
+    zip,
+    map,
+    filter,
+    dict,
+    list,
+    set,
+    tuple,
+    reversed,
+    round,
+    abs,
+    len,
+    range,
+    int,
+    float,
+    str,
+    bool,
+    isinstance,
+)
 _BUILTINS: dict[str, Any] = {**safe_builtins, **{f.__name__: f for f in _EXTRA_BUILTINS}}
-_INPLACE_OPS = {"+=": operator.add, "-=": operator.sub, "*=": operator.mul,
-                "/=": operator.truediv, "//=": operator.floordiv, "%=": operator.mod}
+_INPLACE_OPS = {
+    "+=": operator.add,
+    "-=": operator.sub,
+    "*=": operator.mul,
+    "/=": operator.truediv,
+    "//=": operator.floordiv,
+    "%=": operator.mod,
+}
 
 
 def _inplacevar(op: str, target: Any, value: Any) -> Any:
@@ -52,11 +84,14 @@ def _inplacevar(op: str, target: Any, value: Any) -> Any:
 
 
 _GUARDS: dict[str, Any] = {
-    "_getattr_": Guards.safer_getattr, "_write_": Guards.full_write_guard,
-    "_getitem_": default_guarded_getitem, "_getiter_": default_guarded_getiter,
+    "_getattr_": Guards.safer_getattr,
+    "_write_": Guards.full_write_guard,
+    "_getitem_": default_guarded_getitem,
+    "_getiter_": default_guarded_getiter,
     "_iter_unpack_sequence_": Guards.guarded_iter_unpack_sequence,
     "_unpack_sequence_": Guards.guarded_unpack_sequence,
-    "_inplacevar_": _inplacevar, "_print_": PrintCollector,  # print() output is collected and dropped
+    "_inplacevar_": _inplacevar,
+    "_print_": PrintCollector,  # print() output is collected and dropped
     "_apply_": lambda func, *args, **kwargs: func(*args, **kwargs),  # calls using *args / **kwargs
 }
 
@@ -80,7 +115,7 @@ def _describe(errors: tuple[str, ...]) -> str:
     parts = []
     for error in errors:
         match = _LINE.match(error)
-        text = (error[match.end():] if match else error).replace(" at statement: None", "")
+        text = (error[match.end() :] if match else error).replace(" at statement: None", "")
         parts.append(f"line {match[1]}: {text}" if match and match[1] not in ("0", "None") else text)
     return " ".join(f"{kind}: {'; '.join(parts)}".split())
 
@@ -119,36 +154,43 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         # Task data may shadow helpers, as in SpiffWorkflow, but never the guards or the builtins.
         return {**self.globals, **(external or {}), **context, **_GUARDS, "__builtins__": dict(_BUILTINS)}
 
-    def evaluate(self, expression: str, context: dict[str, Any],
-                 external_context: Mapping[str, Any] | None = None) -> Any:
+    def evaluate(
+        self, expression: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None
+    ) -> Any:
         return eval(_compiled(expression, "eval"), self._namespace(context, external_context))
 
-    def execute(self, script: str, context: dict[str, Any],
-                external_context: Mapping[str, Any] | None = None) -> bool:
+    def execute(self, script: str, context: dict[str, Any], external_context: Mapping[str, Any] | None = None) -> bool:
         """Run the script; the variables it assigns or deletes become the task data's."""
         namespace = self._namespace(context, external_context)
         exec(_compiled(script, "exec"), namespace)
         for name in [name for name in context if name not in namespace]:
             del context[name]
         reserved = {*self.globals, *(external_context or {})}
-        context.update({
-            name: value for name, value in namespace.items()
-            if not name.startswith("_") and name not in reserved
-            and not callable(value) and not isinstance(value, ModuleType)
-        })
+        context.update(
+            {
+                name: value
+                for name, value in namespace.items()
+                if not name.startswith("_")
+                and name not in reserved
+                and not callable(value)
+                and not isinstance(value, ModuleType)
+            }
+        )
         return True
 
 
 class ScriptEngine(PythonScriptEngine):
     """The engine's script engine: restricted code, and service tasks resolved through a registry."""
 
-    def __init__(self, helpers: Mapping[str, Callable[..., Any]] | None = None,
-                 services: Mapping[str, Callable[..., Any]] | None = None) -> None:
+    def __init__(
+        self,
+        helpers: Mapping[str, Callable[..., Any]] | None = None,
+        services: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> None:
         super().__init__(environment=RestrictedEnvironment(helpers))
         self.services = dict(services or {})
 
-    def call_service(self, task: Task, operation_name: str,
-                     operation_params: Mapping[str, Mapping[str, Any]]) -> str:
+    def call_service(self, task: Task, operation_name: str, operation_params: Mapping[str, Mapping[str, Any]]) -> str:
         """Return ``services[operation_name](task_data, **params)`` as the JSON SpiffWorkflow expects.
 
         The service gets a copy of the data, so it acts on the process only through its result. Failures

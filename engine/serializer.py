@@ -15,26 +15,65 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import InvalidInput
 
+MEMO_ATTRIBUTE = "_demozone_finished_task_dicts"
+
 
 class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
+    """Serializes a workflow without its spec, reusing the dicts of tasks that have finished.
+
+    A finished task never changes again (a reset changes its state and timestamp, which is the
+    memo key), so converting it once is enough: saving then costs what changed, not the whole tree.
+    """
+
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
-        dct = WorkflowConverter.to_dict(self, workflow)
-        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
-        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
-        return dct
+        memo: dict[UUID, tuple[tuple[int, float], dict[str, Any]]] = getattr(workflow, MEMO_ATTRIBUTE, {})
+        tasks = {}
+        for task_id, task in workflow.tasks.items():
+            key = (task.state, task.last_state_change)
+            cached = memo.get(task_id)
+            if cached is not None and cached[0] == key:
+                tasks[str(task_id)] = cached[1]
+                continue
+            converted = self.registry.convert(task)
+            tasks[str(task_id)] = converted
+            if task.state & TaskState.FINISHED_MASK:
+                memo[task_id] = (key, converted)
+        setattr(workflow, MEMO_ATTRIBUTE, memo)
+        return {
+            "data": self.registry.convert(self.registry.clean(workflow.data)),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "tasks": tasks,
+            "root": str(workflow.task_tree.id),
+            "subprocesses": self.mapping_to_dict(workflow.subprocesses),
+            "bpmn_events": self.registry.convert(workflow.bpmn_events),
+        }
 
     def from_dict(self, dct: dict[str, Any], spec: Any = None, subprocess_specs: Any = None) -> BpmnWorkflow:
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        task_dicts = dct["tasks"]
+        workflow.tasks = self.mapping_from_dict(task_dicts, UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        setattr(
+            workflow,
+            MEMO_ATTRIBUTE,
+            {
+                task.id: ((task.state, task.last_state_change), task_dicts[str(task.id)])
+                for task in workflow.tasks.values()
+                if task.state & TaskState.FINISHED_MASK
+            },
+        )
         return workflow
 
 

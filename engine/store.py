@@ -5,6 +5,9 @@ Specs are deserialized once per process version and cached in memory: they are i
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +15,7 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from engine.access import scope_org_for
@@ -23,8 +26,8 @@ from engine.models import Instance, OpenTask, ProcessVersion
 from engine.serializer import StateSerializer
 
 URGENCIES = ("平件", "加急", "特急")
+_PENDING_KEY = "demozone_pending_workflows"
 TIMER_EVENT_TYPES = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"}
-MAX_TREE_DEPTH = 1_000_000  # SpiffWorkflow's iterator stops at depth 1000 by default and then loses tasks
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,37 @@ def task_properties(task: Any) -> dict[str, str]:
     return task.task_spec.extensions.get("properties", {}) if hasattr(task.task_spec, "extensions") else {}
 
 
+def all_tasks(workflow: BpmnWorkflow) -> list[Any]:
+    """Every task of the workflow and its subprocesses.
+
+    A plain scan of the task dicts: SpiffWorkflow's tree iterator is slower, prunes by state, and
+    stops at depth 1000.
+    """
+    tasks = list(workflow.tasks.values())
+    for subprocess in workflow.subprocesses.values():
+        tasks.extend(subprocess.tasks.values())
+    return tasks
+
+
 def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
-    return workflow.get_tasks(state=TaskState.READY, manual=True, max_depth=MAX_TREE_DEPTH)
+    return [t for t in all_tasks(workflow) if t.state == TaskState.READY and t.task_spec.manual]
 
 
 class WorkflowStore:
+    """Loads and saves workflows; keeps recently committed ones alive to skip deserializing them.
+
+    A live workflow is reused only when the row's revision is the one this process committed, so a
+    change made by any other process or thread is never hidden. A workflow taken for a command
+    leaves the cache, and comes back only when that command's transaction commits.
+    """
+
+    LIVE_CACHE_SIZE = 512
+
     def __init__(self, serializer: StateSerializer) -> None:
         self.serializer = serializer
         self._versions: dict[int, LoadedVersion] = {}
+        self._live: OrderedDict[uuid.UUID, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def version(self, session: Session, version_id: int) -> LoadedVersion:
         loaded = self._versions.get(version_id)
@@ -77,8 +103,34 @@ class WorkflowStore:
         return BpmnWorkflow(version.spec, version.subprocess_specs)
 
     def load(self, session: Session, instance: Instance) -> BpmnWorkflow:
+        """The workflow of ``instance`` for a command, taken out of the live cache when it is there."""
+        with self._lock:
+            live = self._live.pop(instance.id, None)
+        if live is not None and live[0] == instance.revision:
+            return live[1]
         version = self.version(session, instance.process_version_id)
         return self.serializer.load_state(instance.state, version.spec, version.subprocess_specs)
+
+    def load_copy(self, session: Session, instance: Instance) -> BpmnWorkflow:
+        """A private deserialized copy for reading: a live workflow is never shared by two threads."""
+        version = self.version(session, instance.process_version_id)
+        return self.serializer.load_state(instance.state, version.spec, version.subprocess_specs)
+
+    def _keep_after_commit(self, session: Session, instance: Instance, workflow: BpmnWorkflow) -> None:
+        pending = session.info.setdefault(_PENDING_KEY, {})
+        if not pending:
+            event.listen(session, "after_commit", self._commit_pending, once=True)
+            event.listen(session, "after_rollback", _drop_pending, once=True)
+        pending[instance.id] = (instance, workflow)
+
+    def _commit_pending(self, session: Session) -> None:
+        pending = session.info.pop(_PENDING_KEY, {})
+        with self._lock:
+            for instance_id, (instance, workflow) in pending.items():
+                self._live[instance_id] = (instance.revision, workflow)
+                self._live.move_to_end(instance_id)
+            while len(self._live) > self.LIVE_CACHE_SIZE:
+                self._live.popitem(last=False)
 
     def save(self, session: Session, instance: Instance, workflow: BpmnWorkflow, now: datetime) -> None:
         """Write the state, status, next timer and open tasks of ``instance`` (no commit)."""
@@ -92,6 +144,7 @@ class WorkflowStore:
             instance.outcome = _outcome(workflow)
             instance.next_timer_at = None
         self._sync_open_tasks(session, instance, workflow, now)
+        self._keep_after_commit(session, instance, workflow)
 
     def _sync_open_tasks(self, session: Session, instance: Instance, workflow: BpmnWorkflow, now: datetime) -> None:
         existing = {t.id: t for t in session.scalars(select(OpenTask).where(OpenTask.instance_id == instance.id))}
@@ -129,12 +182,16 @@ class WorkflowStore:
             )
 
 
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
 def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
     due = []
-    for event in workflow.waiting_events():
-        if event.event_type not in TIMER_EVENT_TYPES:
+    for pending in workflow.waiting_events():
+        if pending.event_type not in TIMER_EVENT_TYPES:
             continue
-        value = event.value
+        value = pending.value
         if isinstance(value, dict):
             value = value.get("next") or value.get("start")
         if isinstance(value, str):
@@ -143,10 +200,6 @@ def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
 
 
 def _outcome(workflow: BpmnWorkflow) -> str | None:
-    ends = [
-        t
-        for t in workflow.get_tasks(state=TaskState.COMPLETED, spec_class=EndEvent, max_depth=MAX_TREE_DEPTH)
-        if t.workflow is workflow
-    ]
+    ends = [t for t in workflow.tasks.values() if t.state == TaskState.COMPLETED and isinstance(t.task_spec, EndEvent)]
     ends.sort(key=lambda t: t.last_state_change)
     return (ends[-1].task_spec.bpmn_name or ends[-1].task_spec.bpmn_id) if ends else None

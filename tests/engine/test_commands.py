@@ -91,7 +91,9 @@ def test_cases_outside_ones_scope_do_not_exist(case: Scenario) -> None:
     with read_session(case.engine.sessions) as session:
         with pytest.raises(NotFound):
             case.engine.get_instance(session, load_actor(session, "dalian_sa"), case.instance_id)
-        assert case.engine.get_instance(session, load_actor(session, "xinmin_gov"), case.instance_id).status == "running"
+        assert (
+            case.engine.get_instance(session, load_actor(session, "xinmin_gov"), case.instance_id).status == "running"
+        )
 
 
 def test_invalid_data_is_refused_per_field_and_changes_nothing(case: Scenario) -> None:
@@ -99,7 +101,10 @@ def test_invalid_data_is_refused_per_field_and_changes_nothing(case: Scenario) -
     before = snapshot(case.engine)
     with pytest.raises(InvalidInput) as raised:
         case.complete_id("shenyang_sa", task.id, {"x": "many", "province_decision": "批准"})
-    assert raised.value.details == {"x": "数量：类型不正确，应为整数", "province_decision": "不允许的字段：province_decision"}
+    assert raised.value.details == {
+        "x": "数量：类型不正确，应为整数",
+        "province_decision": "不允许的字段：province_decision",
+    }
     with pytest.raises(InvalidInput) as raised:
         case.complete_id("shenyang_sa", task.id, {})
     assert raised.value.details == {"x": "数量：此项为必填项"}

@@ -14,8 +14,8 @@ from engine import Settings, build_engine
 from engine.db import read_session, write_session
 from engine.errors import SpecInvalid
 from engine.models import ProcessVersion
-from engine.specs import load_definitions
 from engine.programme import SERVICES
+from engine.specs import load_definitions
 
 DEFINITIONS = Path(__file__).parent.parent / "definitions"
 PROJECT = Path(__file__).parent.parent.parent
@@ -50,8 +50,10 @@ def test_deploy_stores_a_version_only_when_content_changes(engine, workdir: Path
         results = engine.deploy(session)
     assert all(not r.created for r in results), "the template database already holds these versions"
 
-    mini = build_engine(Settings(database_url=engine.settings.database_url, processes_dir=workdir,
-                                 forms_dir=workdir / "forms"), engine.clock)
+    mini = build_engine(
+        Settings(database_url=engine.settings.database_url, processes_dir=workdir, forms_dir=workdir / "forms"),
+        engine.clock,
+    )
     try:
         with write_session(mini.sessions) as session:
             first = mini.deploy(session)
@@ -76,7 +78,7 @@ def test_deploy_stores_a_version_only_when_content_changes(engine, workdir: Path
     [
         ('name="county_party"', 'name="county_boss"', "lane-role", "l2"),
         ('value="b.json"', 'value="missing.json"', "user-task-form", "b"),
-        ('b_decision == "退回"', 'b_decision ==', "condition", "f5"),
+        ('b_decision == "退回"', "b_decision ==", "condition", "f5"),
         ('"P10D"</bpmn:timeDuration>', "P10D</bpmn:timeDuration>", "timer", "timer"),
         ('id="issue_approval"', 'id="launch_rockets"', "service", "svc"),
         ('value="P10D"', 'value="ten days"', "due-in", "b"),
@@ -93,9 +95,10 @@ def test_broken_definitions_are_named_by_file_element_and_line(workdir, old, new
 
 def test_a_script_that_imports_is_refused_at_deploy(workdir: Path) -> None:
     findings = findings_for(
-        workdir, '<bpmn:endEvent id="end" name="已批复"/>',
+        workdir,
+        '<bpmn:endEvent id="end" name="已批复"/>',
         '<bpmn:endEvent id="end" name="已批复"/><bpmn:scriptTask id="evil" name="x"><bpmn:script>import os'
-        '</bpmn:script></bpmn:scriptTask>',
+        "</bpmn:script></bpmn:scriptTask>",
     )
     assert any(f.rule == "script" and f.element_id == "evil" and "import" in f.message.lower() for f in findings)
 
@@ -126,8 +129,10 @@ def test_hostile_or_foreign_files_get_a_finding_not_a_crash(tmp_path: Path, cont
 def test_deploy_refuses_everything_when_one_file_is_broken(engine, workdir: Path) -> None:
     bpmn = workdir / "mini.bpmn"
     bpmn.write_text(bpmn.read_text(encoding="utf-8").replace('name="city_sa"', 'name="mayor"'), encoding="utf-8")
-    mini = build_engine(Settings(database_url=engine.settings.database_url, processes_dir=workdir,
-                                 forms_dir=workdir / "forms"), engine.clock)
+    mini = build_engine(
+        Settings(database_url=engine.settings.database_url, processes_dir=workdir, forms_dir=workdir / "forms"),
+        engine.clock,
+    )
     try:
         with pytest.raises(SpecInvalid) as raised, write_session(mini.sessions) as session:
             mini.deploy(session)
@@ -143,8 +148,11 @@ def test_cli_validate_prints_one_line_per_problem_and_exits_1(workdir: Path) -> 
     text = bpmn.read_text(encoding="utf-8").replace('name="city_sa"', 'name="mayor"')
     bpmn.write_text(text.replace('value="b.json"', 'value="nope.json"'), encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "engine", "validate", str(bpmn)], capture_output=True, text=True,
-        env={"DEMOZONE_FORMS_DIR": str(workdir / "forms"), "PATH": "/usr/bin:/bin"}, check=False,
+        [sys.executable, "-m", "engine", "validate", str(bpmn)],
+        capture_output=True,
+        text=True,
+        env={"DEMOZONE_FORMS_DIR": str(workdir / "forms"), "PATH": "/usr/bin:/bin"},
+        check=False,
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr

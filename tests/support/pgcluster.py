@@ -111,9 +111,7 @@ def _server_env() -> dict[str, str]:
     return env
 
 
-def _run(
-    args: list[str], *, as_postgres: bool, cwd: Path, timeout: float
-) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], *, as_postgres: bool, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
     """Run a server binary, as the postgres user when we are root.
 
     ``cwd`` is the cluster's base dir because the postgres user may not be
@@ -301,18 +299,12 @@ class PgCluster:
 
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         cmd = [str(PG_BIN / "pg_ctl"), *args[:1], "-D", str(self.data_dir), *args[1:]]
-        result = _run(
-            cmd, as_postgres=self._as_postgres, cwd=self.base_dir, timeout=self._startup_timeout + 30
-        )
+        result = _run(cmd, as_postgres=self._as_postgres, cwd=self.base_dir, timeout=self._startup_timeout + 30)
         if check and result.returncode != 0:
-            raise PgClusterError(
-                f"pg_ctl {args[0]} failed (exit {result.returncode}):\n{result.stdout}{result.stderr}"
-            )
+            raise PgClusterError(f"pg_ctl {args[0]} failed (exit {result.returncode}):\n{result.stdout}{result.stderr}")
         return result
 
     def _create_database_sql(self, name: str) -> None:
         # CREATE DATABASE cannot run inside a transaction, hence autocommit.
-        with psycopg.connect(
-            host=HOST, port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
-        ) as conn:
+        with psycopg.connect(host=HOST, port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
