@@ -121,6 +121,30 @@ def _element_finding(doc: _Document, node: etree._Element, rule: str, message: s
     return Finding("error", doc.path.name, node.sourceline, element_id, element_name, rule, message)
 
 
+def _check_duplicate_ids(doc: _Document) -> None:
+    # SpiffWorkflow indexes every element with an id, extension elements included; a clash makes it
+    # misread the element ("no support implemented for this task type").
+    seen: dict[str, etree._Element] = {}
+    for node in doc.root.iter():
+        element_id = node.get("id") if isinstance(node.tag, str) else None
+        if element_id is None:
+            continue
+        if element_id in seen:
+            doc.findings.append(
+                Finding(
+                    "error",
+                    doc.path.name,
+                    node.sourceline,
+                    element_id,
+                    node.get("name"),
+                    "duplicate-id",
+                    f"id {element_id!r} is already used on line {seen[element_id].sourceline}",
+                )
+            )
+        else:
+            seen[element_id] = node
+
+
 def _check_lanes(doc: _Document) -> None:
     for lane in doc.root.iterfind(".//bpmn:lane", NS):
         if lane.get("name") not in LANE_ROLES:
@@ -295,6 +319,7 @@ def load_definitions(
     forms: dict[str, Any] = {}
     services = list(services)
     for doc in documents:
+        _check_duplicate_ids(doc)
         if doc.kind == "bpmn":
             _check_lanes(doc)
             _check_user_tasks(doc, forms_dir, forms)

@@ -82,6 +82,7 @@ def test_deploy_stores_a_version_only_when_content_changes(engine, workdir: Path
         ('"P10D"</bpmn:timeDuration>', "P10D</bpmn:timeDuration>", "timer", "timer"),
         ('id="issue_approval"', 'id="launch_rockets"', "service", "svc"),
         ('value="P10D"', 'value="ten days"', "due-in", "b"),
+        ('<bpmn:serviceTask id="svc"', '<bpmn:serviceTask id="a"', "duplicate-id", "a"),
     ],
 )
 def test_broken_definitions_are_named_by_file_element_and_line(workdir, old, new, rule, element) -> None:
