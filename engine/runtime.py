@@ -7,6 +7,7 @@ history. Any exception leaves the database as it was, because the caller rolls b
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from engine.specs import Finding, ProcessBundle, load_definitions
 from engine.store import LoadedVersion, WorkflowStore, all_tasks, ready_user_tasks, task_properties
 
 MAX_ENGINE_ROUNDS = 20
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,7 @@ class Engine:
             payload={"data": data, "version": version.version, "completed": completed},
         )
         self._flush(session)
+        self.store.keep_after_commit(session, instance, workflow)
         return self._view(session, instance, workflow)
 
     def claim_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskView:
@@ -331,13 +334,26 @@ class Engine:
             query = query.with_for_update(skip_locked=True)
         fired = []
         for instance in session.scalars(query).all():
-            workflow = self.store.load(session, instance)
-            completed = self._advance(session, instance, workflow, lambda: None)
-            append_event(
-                session, instance, at=now, actor=SYSTEM.username, command="timer", payload={"completed": completed}
-            )
+            # Each case in its own savepoint: a case changed concurrently, or one whose timer path
+            # fails, must not hold back the other cases' timers.
+            try:
+                with session.begin_nested():
+                    workflow = self.store.load(session, instance)
+                    completed = self._advance(session, instance, workflow, lambda: None)
+                    append_event(
+                        session,
+                        instance,
+                        at=now,
+                        actor=SYSTEM.username,
+                        command="timer",
+                        payload={"completed": completed},
+                    )
+                    self._flush(session)
+            except (Conflict, WorkflowFailed) as exc:
+                log.warning("timers of case %s not fired this pass: %s", instance.id, exc.message)
+                continue
+            self.store.keep_after_commit(session, instance, workflow)
             fired.append(instance.id)
-        self._flush(session)
         return fired
 
     # -- queries -------------------------------------------------------------------------------
@@ -438,6 +454,7 @@ class Engine:
             payload={**payload, "completed": completed},
         )
         self._flush(session)
+        self.store.keep_after_commit(session, instance, workflow)
         return self._view(session, instance, workflow)
 
     def _advance(self, session: Session, instance: Instance, workflow, action) -> list[str]:  # noqa: ANN001

@@ -116,7 +116,8 @@ class WorkflowStore:
         version = self.version(session, instance.process_version_id)
         return self.serializer.load_state(instance.state, version.spec, version.subprocess_specs)
 
-    def _keep_after_commit(self, session: Session, instance: Instance, workflow: BpmnWorkflow) -> None:
+    def keep_after_commit(self, session: Session, instance: Instance, workflow: BpmnWorkflow) -> None:
+        """Keep ``workflow`` live once the session commits (call after a command fully succeeded)."""
         pending = session.info.setdefault(_PENDING_KEY, {})
         if not pending:
             event.listen(session, "after_commit", self._commit_pending, once=True)
@@ -144,7 +145,6 @@ class WorkflowStore:
             instance.outcome = _outcome(workflow)
             instance.next_timer_at = None
         self._sync_open_tasks(session, instance, workflow, now)
-        self._keep_after_commit(session, instance, workflow)
 
     def _sync_open_tasks(self, session: Session, instance: Instance, workflow: BpmnWorkflow, now: datetime) -> None:
         existing = {t.id: t for t in session.scalars(select(OpenTask).where(OpenTask.instance_id == instance.id))}

@@ -235,3 +235,16 @@ def test_history_is_hash_chained(case: Scenario) -> None:
         previous = event.hash
     assert events[-1].payload["data"] == {"x": 7}
     assert events[-1].actor == "shenyang_sa" and events[-1].role == "city_sa" and events[-1].org_code == "210100"
+
+
+def test_a_rolled_back_command_leaves_no_trace_in_the_live_workflow_cache(case: Scenario) -> None:
+    task = case.task("shenyang_sa", "a")
+    with pytest.raises(RuntimeError), write_session(case.engine.sessions) as session:
+        case.engine.complete_task(session, load_actor(session, "shenyang_sa"), task.id, {"x": 1})
+        raise RuntimeError("the caller fails after the command succeeded")
+    assert case.open_steps() == ["a"]
+    view = case.complete("shenyang_sa", "a", {"x": 2})
+    assert [t.step for t in view.open_tasks] == ["b"]
+    case.return_task("xinmin_party", "b", "again")
+    assert case.complete("shenyang_sa", "a", {"x": 3}).data["x"] == 3
+    assert [e.payload.get("data") for e in case.history() if e.command == "complete"] == [{"x": 2}, {"x": 3}]
