@@ -104,6 +104,9 @@ class Instance(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_event_hash: Mapped[str | None] = mapped_column(String(64))
     event_count: Mapped[int] = mapped_column(Integer, default=0)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("instance.id"), index=True)
+    society_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the final data, kept for reports
 
     __mapper_args__ = {"version_id_col": revision}
 
@@ -218,3 +221,33 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked: Mapped[bool] = mapped_column(default=False)
+
+
+class Notification(Base):
+    """An in-app message to one user: a new task, 催办, 督办, a decision on a case."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_user_unread", "username", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # 催办 | 督办 | 通知 | 决定
+    message: Mapped[str] = mapped_column(Text)
+    instance_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("instance.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Zone(Base):
+    """The programme overview: one row per candidate county, kept current by the processes."""
+
+    __tablename__ = "zone"
+
+    county_code: Mapped[str] = mapped_column(ForeignKey("org_unit.code"), primary_key=True)
+    city_code: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    approval_no: Mapped[str | None] = mapped_column(String(64))
+    term_start: Mapped[str | None] = mapped_column(String(10))
+    term_end: Mapped[str | None] = mapped_column(String(10))
+    grades: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # term year -> grade
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

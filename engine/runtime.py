@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from engine.forms import validate_form_data
 from engine.history import append_event
 from engine.models import HistoryEvent, Instance, OpenTask, ProcessVersion
 from engine.orgs import resolve_case_scope
-from engine.programme import SERVICES, ServiceContext
+from engine.programme import ONE_RUNNING_CASE_PER_COUNTY, SERVICES, ServiceContext, script_helpers
 from engine.roles import ROLES
 from engine.scripting import ScriptEngine
 from engine.serializer import StateSerializer
@@ -207,25 +206,25 @@ class Engine:
 
     # -- commands ------------------------------------------------------------------------------
 
-    def start_instance(self, session: Session, actor: Actor, process_id: str, data: dict[str, Any]) -> InstanceView:
+    def start_instance(
+        self, session: Session, actor: Actor, process_id: str, data: dict[str, Any], parent: Instance | None = None
+    ) -> InstanceView:
+        """Start a case. ``parent`` is set when a process starts another (the system is the actor)."""
         version = self.store.latest_version(session, process_id)
         start_form = version.forms.get(f"{process_id}.start.json")
         data = validate_form_data(start_form, data) if start_form else dict(data)
         scope = resolve_case_scope(session, data.get("county_code"))
-        starter_role = next(
-            (s.lane for s in version.spec.task_specs.values() if isinstance(s, StartEvent) and s.lane), None
-        )
-        if starter_role and not actor.holds(starter_role, _scope_code(starter_role, scope)):
-            raise PermissionDenied(f"{actor.username} may not start {process_id} for {scope.county_code}")
-        running = session.scalar(
-            select(Instance.id).where(
-                Instance.process_id == process_id,
-                Instance.county_code == scope.county_code,
-                Instance.status == "running",
+        starter = self._starter_assignment(version, actor, scope, data, parent)
+        if process_id in ONE_RUNNING_CASE_PER_COUNTY:
+            running = session.scalar(
+                select(Instance.id).where(
+                    Instance.process_id == process_id,
+                    Instance.county_code == scope.county_code,
+                    Instance.status == "running",
+                )
             )
-        )
-        if running:
-            raise Conflict(f"a running {process_id} case already exists for {scope.county_code}: {running}")
+            if running:
+                raise Conflict(f"a running {process_id} case already exists for {scope.county_code}: {running}")
 
         now = self.now()
         instance_id = uuid.uuid4()
@@ -236,6 +235,8 @@ class Engine:
             business_key=f"{process_id}/{scope.county_code}/{now:%Y%m%d}-{instance_id.hex[:6]}",
             city_code=scope.city_code,
             county_code=scope.county_code,
+            society_code=data.get("society_code") if isinstance(data.get("society_code"), str) else None,
+            parent_id=parent.id if parent is not None else None,
             status="running",
             revision=1,
             state="",
@@ -248,20 +249,37 @@ class Engine:
         session.add(instance)
         workflow = self.store.new_workflow(version)
         workflow.task_tree.data.update({**data, **scope.as_data()})
-        completed = self._advance(session, instance, workflow, lambda: None)
+        if parent is not None:
+            workflow.task_tree.data["parent_case"] = str(parent.id)
+        progress = self._advance(session, instance, workflow, lambda: None)
         append_event(
             session,
             instance,
             at=now,
             actor=actor.username,
-            role=starter_role,
-            org_code=_scope_code(starter_role, scope) if starter_role else None,
+            role=starter[0] if starter else None,
+            org_code=starter[1] if starter else None,
             command="start",
-            payload={"data": data, "version": version.version, "completed": completed},
+            payload={"data": data, "version": version.version, **progress},
         )
         self._flush(session)
         self.store.keep_after_commit(session, instance, workflow)
         return self._view(session, instance, workflow)
+
+    def _starter_assignment(self, version, actor, scope, data, parent) -> tuple[str, str] | None:  # noqa: ANN001
+        """The (role, org) the actor starts the case as; PermissionDenied if it holds none."""
+        if parent is not None and actor is SYSTEM:
+            return None
+        start = next((s for s in version.spec.task_specs.values() if isinstance(s, StartEvent) and s.lane), None)
+        if start is None:
+            return None
+        listed = start.extensions.get("properties", {}).get("startRoles", "") if hasattr(start, "extensions") else ""
+        roles = [r.strip() for r in listed.split(",") if r.strip()] or [start.lane]
+        for role in roles:
+            org = data.get("society_code") if ROLES[role].scope == "society" else _scope_code(role, scope)
+            if isinstance(org, str) and actor.holds(role, org):
+                return role, org
+        raise PermissionDenied(f"{actor.username} may not start {version.process_id} for {scope.county_code}")
 
     def claim_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskView:
         row = self._open_task(session, task_id)
@@ -339,15 +357,8 @@ class Engine:
             try:
                 with session.begin_nested():
                     workflow = self.store.load(session, instance)
-                    completed = self._advance(session, instance, workflow, lambda: None)
-                    append_event(
-                        session,
-                        instance,
-                        at=now,
-                        actor=SYSTEM.username,
-                        command="timer",
-                        payload={"completed": completed},
-                    )
+                    progress = self._advance(session, instance, workflow, lambda: None)
+                    append_event(session, instance, at=now, actor=SYSTEM.username, command="timer", payload=progress)
                     self._flush(session)
             except (Conflict, WorkflowFailed) as exc:
                 log.warning("timers of case %s not fired this pass: %s", instance.id, exc.message)
@@ -440,7 +451,7 @@ class Engine:
             task.task_spec.add_data_from_form(task, data)
             task.run()
 
-        completed = self._advance(session, instance, workflow, run)
+        progress = self._advance(session, instance, workflow, run)
         append_event(
             session,
             instance,
@@ -451,19 +462,23 @@ class Engine:
             command=command,
             task_id=row.id,
             bpmn_id=row.bpmn_id,
-            payload={**payload, "completed": completed},
+            payload={**payload, **progress},
         )
         self._flush(session)
         self.store.keep_after_commit(session, instance, workflow)
         return self._view(session, instance, workflow)
 
-    def _advance(self, session: Session, instance: Instance, workflow, action) -> list[str]:  # noqa: ANN001
-        """Run ``action`` and then the engine until it waits; save; return the steps completed."""
+    def _advance(self, session: Session, instance: Instance, workflow, action) -> dict[str, Any]:  # noqa: ANN001
+        """Run ``action`` and then the engine until it waits; save.
+
+        Returns what the history records of it: the steps completed and the service calls made
+        (with their results, so a replay can reproduce them without side effects).
+        """
         now = self.now()
-        context = ServiceContext(session, now)
+        context = ServiceContext(session, now, instance, self)
         workflow.script_engine = ScriptEngine(
-            helpers={"today": lambda: now.date().isoformat(), "now": lambda: now.isoformat()},
-            services={name: partial(fn, context) for name, fn in SERVICES.items()},
+            helpers=script_helpers(now),
+            services={name: _recorded(name, fn, context) for name, fn in SERVICES.items()},
         )
         before = _finished_ids(workflow)
         try:
@@ -480,11 +495,12 @@ class Engine:
         if failed:
             raise WorkflowFailed(f"step {failed[0].task_spec.bpmn_id} failed")
         self.store.save(session, instance, workflow, now)
-        return [
+        completed = [
             t.task_spec.bpmn_id
             for t in all_tasks(workflow)
             if t.id not in before and t.state == TaskState.COMPLETED and t.task_spec.bpmn_id
         ]
+        return {"completed": completed, "services": context.calls} if context.calls else {"completed": completed}
 
     def _touch(self, instance: Instance) -> None:
         instance.updated_at = self.now()
@@ -532,6 +548,15 @@ class Engine:
 def _scope_code(role: str, scope) -> str:  # noqa: ANN001
     kind = ROLES[role].scope
     return {"city": scope.city_code, "county": scope.county_code}.get(kind, "210000")
+
+
+def _recorded(name: str, fn, context: ServiceContext):  # noqa: ANN001, ANN202
+    def call(task_data: dict[str, Any], **params: Any) -> Any:
+        result = fn(context, task_data, **params)
+        context.calls.append({"operation": name, "params": _jsonable(params), "result": _jsonable(result)})
+        return result
+
+    return call
 
 
 def _finished_ids(workflow) -> set[uuid.UUID]:  # noqa: ANN001

@@ -5,6 +5,7 @@ Specs are deserialized once per process version and cached in memory: they are i
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from engine.clock import parse_instant
 from engine.durations import add_duration
 from engine.errors import NotFound
 from engine.models import Instance, OpenTask, ProcessVersion
+from engine.roles import LANE_ROLES
 from engine.serializer import StateSerializer
 
 URGENCIES = ("平件", "加急", "特急")
@@ -143,6 +145,7 @@ class WorkflowStore:
             instance.status = "completed"
             instance.completed_at = now
             instance.outcome = _outcome(workflow)
+            instance.result = _plain(workflow.data)
             instance.next_timer_at = None
         self._sync_open_tasks(session, instance, workflow, now)
 
@@ -161,7 +164,7 @@ class WorkflowStore:
             urgency = (
                 task.data.get("urgency") if task.data.get("urgency") in URGENCIES else props.get("urgency", "平件")
             )
-            role = task.task_spec.lane
+            role = _task_role(task, props)
             session.add(
                 OpenTask(
                     id=task_id,
@@ -180,6 +183,17 @@ class WorkflowStore:
                     case_title=f"{case_data.get('county_name') or task.data.get('county_name', '')} · {version.name}",
                 )
             )
+
+
+def _task_role(task: Any, props: dict[str, str]) -> str:
+    """The lane's role, unless the task names a data variable that chooses a (valid) role."""
+    chosen = task.data.get(props["roleVariable"]) if props.get("roleVariable") else None
+    return chosen if chosen in LANE_ROLES else task.task_spec.lane
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy of workflow data (dates as ISO strings, no callables)."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
 def _drop_pending(session: Session) -> None:

@@ -70,9 +70,12 @@ def test_only_the_right_role_in_the_right_city_may_start(mini: AppEngine) -> Non
     assert snapshot(mini) == before
 
 
-def test_a_second_running_case_for_the_same_county_is_refused(case: Scenario) -> None:
+def test_a_second_running_zone_creation_for_the_same_county_is_refused(mini: AppEngine) -> None:
+    Scenario(mini).start("shenyang_sa", "zone_creation", START_DATA)
     with pytest.raises(Conflict):
-        case.start("shenyang_sa", "mini", START_DATA)
+        Scenario(mini).start("shenyang_sa", "zone_creation", START_DATA)
+    Scenario(mini).start("shenyang_sa", "mini", START_DATA)
+    Scenario(mini).start("shenyang_sa", "mini", START_DATA)
 
 
 def test_tasks_are_offered_to_role_and_scope_only(case: Scenario) -> None:

@@ -109,6 +109,10 @@ def upgrade() -> None:
     sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_event_hash', sa.String(length=64), nullable=True),
     sa.Column('event_count', sa.Integer(), nullable=False),
+    sa.Column('parent_id', sa.Uuid(), nullable=True),
+    sa.Column('society_code', sa.String(length=16), nullable=True),
+    sa.Column('result', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['parent_id'], ['instance.id'], name=op.f('fk_instance_parent_id_instance')),
     sa.ForeignKeyConstraint(['process_version_id'], ['process_version.id'], name=op.f('fk_instance_process_version_id_process_version')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_instance'))
     )
@@ -117,8 +121,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_instance_city_code'), ['city_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_instance_county_code'), ['county_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_instance_next_timer_at'), ['next_timer_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_instance_parent_id'), ['parent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_instance_process_id'), ['process_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_instance_process_version_id'), ['process_version_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_instance_society_code'), ['society_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_instance_status'), ['status'], unique=False)
 
     op.create_table('role_assignment',
@@ -133,6 +139,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('role_assignment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_role_assignment_user_id'), ['user_id'], unique=False)
+
+    op.create_table('zone',
+    sa.Column('county_code', sa.String(length=16), nullable=False),
+    sa.Column('city_code', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('approval_no', sa.String(length=64), nullable=True),
+    sa.Column('term_start', sa.String(length=10), nullable=True),
+    sa.Column('term_end', sa.String(length=10), nullable=True),
+    sa.Column('grades', sa.JSON(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['county_code'], ['org_unit.code'], name=op.f('fk_zone_county_code_org_unit')),
+    sa.PrimaryKeyConstraint('county_code', name=op.f('pk_zone'))
+    )
+    with op.batch_alter_table('zone', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_zone_city_code'), ['city_code'], unique=False)
 
     op.create_table('attachment',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -185,6 +206,21 @@ def upgrade() -> None:
     with op.batch_alter_table('history_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_history_event_instance_id'), ['instance_id'], unique=False)
 
+    op.create_table('notification',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('instance_id', sa.Uuid(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('read_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['instance_id'], ['instance.id'], name=op.f('fk_notification_instance_id_instance')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification'))
+    )
+    with op.batch_alter_table('notification', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notification_instance_id'), ['instance_id'], unique=False)
+        batch_op.create_index('ix_notification_user_unread', ['username', 'read_at'], unique=False)
+
     op.create_table('open_task',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('instance_id', sa.Uuid(), nullable=False),
@@ -219,6 +255,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_open_task_due_at'))
 
     op.drop_table('open_task')
+    with op.batch_alter_table('notification', schema=None) as batch_op:
+        batch_op.drop_index('ix_notification_user_unread')
+        batch_op.drop_index(batch_op.f('ix_notification_instance_id'))
+
+    op.drop_table('notification')
     with op.batch_alter_table('history_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_history_event_instance_id'))
 
@@ -231,14 +272,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_attachment_instance_id'))
 
     op.drop_table('attachment')
+    with op.batch_alter_table('zone', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_zone_city_code'))
+
+    op.drop_table('zone')
     with op.batch_alter_table('role_assignment', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_role_assignment_user_id'))
 
     op.drop_table('role_assignment')
     with op.batch_alter_table('instance', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_instance_status'))
+        batch_op.drop_index(batch_op.f('ix_instance_society_code'))
         batch_op.drop_index(batch_op.f('ix_instance_process_version_id'))
         batch_op.drop_index(batch_op.f('ix_instance_process_id'))
+        batch_op.drop_index(batch_op.f('ix_instance_parent_id'))
         batch_op.drop_index(batch_op.f('ix_instance_next_timer_at'))
         batch_op.drop_index(batch_op.f('ix_instance_county_code'))
         batch_op.drop_index(batch_op.f('ix_instance_city_code'))
