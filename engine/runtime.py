@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -24,8 +23,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.access import SYSTEM, Actor, check_may_act, check_may_read
-from engine.clock import Clock, FixedClock, as_utc, install_timer_clock, using_clock
+from engine.clock import Clock, FixedClock, as_utc, install_timer_clock
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied, SpecInvalid, TaskNotReady, WorkflowFailed
+from engine.execution import complete_user_task, ready_index, run_until_waiting
 from engine.forms import validate_form_data
 from engine.history import append_event
 from engine.models import HistoryEvent, Instance, OpenTask, ProcessVersion
@@ -36,9 +36,8 @@ from engine.scripting import ScriptEngine
 from engine.serializer import StateSerializer
 from engine.settings import Settings
 from engine.specs import Finding, ProcessBundle, load_definitions
-from engine.store import LoadedVersion, WorkflowStore, all_tasks, ready_user_tasks, task_properties
+from engine.store import LoadedVersion, WorkflowStore, ready_user_tasks, task_properties
 
-MAX_ENGINE_ROUNDS = 20
 log = logging.getLogger(__name__)
 
 
@@ -260,7 +259,13 @@ class Engine:
             role=starter[0] if starter else None,
             org_code=starter[1] if starter else None,
             command="start",
-            payload={"data": data, "version": version.version, **progress},
+            payload={
+                "data": data,
+                "scope": scope.as_data(),
+                "version": version.version,
+                **({"parent_case": str(parent.id)} if parent is not None else {}),
+                **progress,
+            },
         )
         self._flush(session)
         self.store.keep_after_commit(session, instance, workflow)
@@ -447,11 +452,8 @@ class Engine:
         return row, instance, version, workflow, task
 
     def _run_task(self, session, actor, row, instance, workflow, task, data, command, payload) -> InstanceView:  # noqa: ANN001
-        def run() -> None:
-            task.task_spec.add_data_from_form(task, data)
-            task.run()
-
-        progress = self._advance(session, instance, workflow, run)
+        index = ready_index(workflow, task.id)
+        progress = self._advance(session, instance, workflow, lambda: complete_user_task(task, data))
         append_event(
             session,
             instance,
@@ -462,44 +464,26 @@ class Engine:
             command=command,
             task_id=row.id,
             bpmn_id=row.bpmn_id,
-            payload={**payload, **progress},
+            payload={**payload, "ready_index": index, **progress},
         )
         self._flush(session)
         self.store.keep_after_commit(session, instance, workflow)
         return self._view(session, instance, workflow)
 
     def _advance(self, session: Session, instance: Instance, workflow, action) -> dict[str, Any]:  # noqa: ANN001
-        """Run ``action`` and then the engine until it waits; save.
+        """Run ``action`` and the engine until the case waits, then save it.
 
         Returns what the history records of it: the steps completed and the service calls made
         (with their results, so a replay can reproduce them without side effects).
         """
         now = self.now()
         context = ServiceContext(session, now, instance, self)
-        workflow.script_engine = ScriptEngine(
+        script_engine = ScriptEngine(
             helpers=script_helpers(now),
             services={name: _recorded(name, fn, context) for name, fn in SERVICES.items()},
         )
-        before = _finished_ids(workflow)
-        try:
-            with using_clock(self.clock):
-                action()
-                for _ in range(MAX_ENGINE_ROUNDS):
-                    workflow.refresh_timers()
-                    workflow.do_engine_steps()
-                    if not any(t.state == TaskState.READY and not t.task_spec.manual for t in all_tasks(workflow)):
-                        break
-        except SpiffWorkflowException as exc:
-            raise WorkflowFailed(_spiff_message(exc)) from exc
-        failed = [t for t in all_tasks(workflow) if t.state == TaskState.ERROR]
-        if failed:
-            raise WorkflowFailed(f"step {failed[0].task_spec.bpmn_id} failed")
+        completed = run_until_waiting(workflow, self.clock, script_engine, action)
         self.store.save(session, instance, workflow, now)
-        completed = [
-            t.task_spec.bpmn_id
-            for t in all_tasks(workflow)
-            if t.id not in before and t.state == TaskState.COMPLETED and t.task_spec.bpmn_id
-        ]
         return {"completed": completed, "services": context.calls} if context.calls else {"completed": completed}
 
     def _touch(self, instance: Instance) -> None:
@@ -559,19 +543,9 @@ def _recorded(name: str, fn, context: ServiceContext):  # noqa: ANN001, ANN202
     return call
 
 
-def _finished_ids(workflow) -> set[uuid.UUID]:  # noqa: ANN001
-    return {t.id for t in all_tasks(workflow) if t.state & TaskState.FINISHED_MASK}
-
-
 def _latest_data(workflow) -> dict[str, Any]:  # noqa: ANN001
     finished = [t for t in workflow.tasks.values() if t.state == TaskState.COMPLETED]
     return max(finished, key=lambda t: t.last_state_change).data if finished else {}
-
-
-def _spiff_message(exc: SpiffWorkflowException) -> str:
-    task = getattr(exc, "task", None)
-    where = f" in step {task.task_spec.bpmn_id}" if task is not None else ""
-    return f"{exc}{where}"
 
 
 def _fill(template: str, data: dict[str, Any]) -> str:
