@@ -402,3 +402,20 @@ def replay(ctx: click.Context, instance_id: str | None, replay_all: bool, as_jso
             click.echo(f"{r.instance_id}: DIFFERS: {r.difference}")
         click.echo(f"{len(results) - len(failed)} of {len(results)} case(s) replay to their stored state")
     sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("--interval", default=10.0, show_default=True, help="seconds between timer passes")
+@click.pass_context
+@handle_errors
+def worker(ctx: click.Context, interval: float) -> None:
+    """Run the timer job in this process until stopped (one or more workers may run at once)."""
+    from engine.scheduler import build_scheduler
+
+    engine = _engine(ctx)
+    click.echo(f"timer worker: a pass every {interval:g} s; Ctrl-C stops it")
+    scheduler = build_scheduler(engine, interval, blocking=True)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        scheduler.shutdown(wait=False)

@@ -139,7 +139,10 @@ class HistoryEvent(Base):
     """Append-only log; each event's hash covers its content and the previous event of its case."""
 
     __tablename__ = "history_event"
-    __table_args__ = (UniqueConstraint("instance_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("instance_id", "seq"),
+        Index("ix_history_event_actor", "actor", "command", "at"),  # 已办 and 办结 look events up by actor
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("instance.id"), index=True)

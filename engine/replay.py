@@ -26,6 +26,7 @@ from engine.models import HistoryEvent, Instance, OpenTask
 from engine.programme import script_helpers
 from engine.scripting import ScriptEngine
 from engine.store import WorkflowStore, all_tasks, ready_user_tasks, task_properties
+from engine.timers import coalesce_missed_cycles
 
 STATE_COMMANDS = ("start", "complete", "return", "timer")
 
@@ -101,6 +102,7 @@ def replay_instance(store: WorkflowStore, session: Session, instance_id: uuid.UU
         try:
             action = _action_for(workflow, event)
             completed = run_until_waiting(workflow, clock, engine, action)
+            coalesce_missed_cycles(workflow, clock.now())
         except EngineError as exc:
             return result(f"event #{event.seq} ({event.command} {event.bpmn_id or ''}) cannot be replayed: {exc}")
         if completed != event.payload.get("completed", completed):

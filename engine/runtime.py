@@ -37,6 +37,7 @@ from engine.serializer import StateSerializer
 from engine.settings import Settings
 from engine.specs import Finding, ProcessBundle, load_definitions
 from engine.store import LoadedVersion, WorkflowStore, ready_user_tasks, task_properties
+from engine.timers import coalesce_missed_cycles
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,7 @@ class Engine:
                 **progress,
             },
         )
-        self._flush(session)
+        self.flush_command(session)
         self.store.keep_after_commit(session, instance, workflow)
         return self._view(session, instance, workflow)
 
@@ -287,7 +288,7 @@ class Engine:
         raise PermissionDenied(f"{actor.username} may not start {version.process_id} for {scope.county_code}")
 
     def claim_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskView:
-        row = self._open_task(session, task_id)
+        row = self.find_open_task(session, task_id)
         check_may_act(actor, row)
         instance = session.get(Instance, row.instance_id)
         row.claimed_by = actor.username
@@ -304,11 +305,11 @@ class Engine:
             bpmn_id=row.bpmn_id,
             payload={},
         )
-        self._flush(session)
+        self.flush_command(session)
         return TaskView.of(row)
 
     def unclaim_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskView:
-        row = self._open_task(session, task_id)
+        row = self.find_open_task(session, task_id)
         if row.claimed_by != actor.username:
             raise PermissionDenied(f"task {task_id} is not claimed by {actor.username}")
         instance = session.get(Instance, row.instance_id)
@@ -326,7 +327,7 @@ class Engine:
             bpmn_id=row.bpmn_id,
             payload={},
         )
-        self._flush(session)
+        self.flush_command(session)
         return TaskView.of(row)
 
     def complete_task(self, session: Session, actor: Actor, task_id: uuid.UUID, data: dict[str, Any]) -> InstanceView:
@@ -364,7 +365,7 @@ class Engine:
                     workflow = self.store.load(session, instance)
                     progress = self._advance(session, instance, workflow, lambda: None)
                     append_event(session, instance, at=now, actor=SYSTEM.username, command="timer", payload=progress)
-                    self._flush(session)
+                    self.flush_command(session)
             except (Conflict, WorkflowFailed) as exc:
                 log.warning("timers of case %s not fired this pass: %s", instance.id, exc.message)
                 continue
@@ -385,7 +386,7 @@ class Engine:
         return [TaskView.of(r) for r in rows if r.claimed_by in (None, actor.username)]
 
     def get_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskDetail:
-        row = self._open_task(session, task_id)
+        row = self.find_open_task(session, task_id)
         if not actor.holds(row.role, row.org_code) and not actor.has_role("auditor"):
             raise NotFound(f"task {task_id} not found")
         instance = session.get(Instance, row.instance_id)
@@ -403,7 +404,7 @@ class Engine:
         """The JSON Schema of a task's form (checked against ``actor`` when one is given)."""
         if actor is not None:
             return self.get_task(session, actor, task_id).schema
-        row = self._open_task(session, task_id)
+        row = self.find_open_task(session, task_id)
         instance = session.get(Instance, row.instance_id)
         return self.store.version(session, instance.process_version_id).forms.get(row.form or "", {})
 
@@ -427,7 +428,8 @@ class Engine:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _open_task(self, session: Session, task_id: uuid.UUID) -> OpenTask:
+    def find_open_task(self, session: Session, task_id: uuid.UUID) -> OpenTask:
+        """The open task, or Conflict if someone already completed it, or NotFound."""
         row = session.get(OpenTask, task_id)
         if row is not None:
             return row
@@ -441,7 +443,7 @@ class Engine:
         raise NotFound(f"task {task_id} not found")
 
     def _load_for_action(self, session: Session, actor: Actor, task_id: uuid.UUID):  # noqa: ANN202
-        row = self._open_task(session, task_id)
+        row = self.find_open_task(session, task_id)
         check_may_act(actor, row)
         instance = session.get(Instance, row.instance_id)
         version = self.store.version(session, instance.process_version_id)
@@ -466,7 +468,7 @@ class Engine:
             bpmn_id=row.bpmn_id,
             payload={**payload, "ready_index": index, **progress},
         )
-        self._flush(session)
+        self.flush_command(session)
         self.store.keep_after_commit(session, instance, workflow)
         return self._view(session, instance, workflow)
 
@@ -483,13 +485,15 @@ class Engine:
             services={name: _recorded(name, fn, context) for name, fn in SERVICES.items()},
         )
         completed = run_until_waiting(workflow, self.clock, script_engine, action)
+        coalesce_missed_cycles(workflow, now)
         self.store.save(session, instance, workflow, now)
         return {"completed": completed, "services": context.calls} if context.calls else {"completed": completed}
 
     def _touch(self, instance: Instance) -> None:
         instance.updated_at = self.now()
 
-    def _flush(self, session: Session) -> None:
+    def flush_command(self, session: Session) -> None:
+        """Write a command's changes now, turning a lost race into Conflict."""
         try:
             session.flush()
         except StaleDataError as exc:

@@ -204,6 +204,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('instance_id', 'seq', name=op.f('uq_history_event_instance_id'))
     )
     with op.batch_alter_table('history_event', schema=None) as batch_op:
+        batch_op.create_index('ix_history_event_actor', ['actor', 'command', 'at'], unique=False)
         batch_op.create_index(batch_op.f('ix_history_event_instance_id'), ['instance_id'], unique=False)
 
     op.create_table('notification',
@@ -262,6 +263,7 @@ def downgrade() -> None:
     op.drop_table('notification')
     with op.batch_alter_table('history_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_history_event_instance_id'))
+        batch_op.drop_index('ix_history_event_actor')
 
     op.drop_table('history_event')
     with op.batch_alter_table('comment', schema=None) as batch_op:

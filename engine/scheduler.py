@@ -1,0 +1,60 @@
+"""The timer job: APScheduler runs it every few seconds, in `demozone worker` or inside the server.
+
+The job goes through the engine's command path (``fire_due_timers``), one transaction per pass, so
+it is safe to run in several processes: on PostgreSQL due cases are claimed with
+``FOR UPDATE SKIP LOCKED``; on SQLite write transactions are serialized.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from engine import AppEngine
+from engine.db import write_session
+
+log = logging.getLogger(__name__)
+JOB_ID = "demozone:fire-due-timers"
+BATCH_SIZE = 200
+
+
+def fire_due_timers_once(engine: AppEngine) -> int:
+    """One pass: fire due timers in batches until none is due; return the number of cases moved."""
+    moved = 0
+    while True:
+        with write_session(engine.sessions) as session:
+            fired = engine.fire_due_timers(session, limit=BATCH_SIZE)
+        moved += len(fired)
+        if len(fired) < BATCH_SIZE:
+            return moved
+
+
+def _job(engine: AppEngine) -> None:
+    try:
+        moved = fire_due_timers_once(engine)
+    except Exception:  # a failed pass is retried at the next interval; never kill the scheduler
+        log.exception("timer pass failed")
+        return
+    if moved:
+        log.info("timers fired in %d case(s)", moved)
+
+
+def build_scheduler(engine: AppEngine, interval_seconds: float = 10, blocking: bool = False) -> BaseScheduler:
+    """A scheduler whose one job fires due timers; timers missed while down fire on the first run."""
+    scheduler = BlockingScheduler() if blocking else BackgroundScheduler(daemon=True)
+    scheduler.add_job(
+        _job,
+        "interval",
+        args=[engine],
+        seconds=interval_seconds,
+        id=JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        next_run_time=datetime.now(UTC),  # fire what fell due while nothing ran, at once
+    )
+    return scheduler
