@@ -419,3 +419,49 @@ def worker(ctx: click.Context, interval: float) -> None:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         scheduler.shutdown(wait=False)
+
+
+def _verify_after(engine, what: str) -> None:  # noqa: ANN001
+    with read_session(engine.sessions) as session:
+        result = verify_history(session)
+    if not result.ok:
+        _fail(f"{what}, but the history does not verify: {result.first_break}")
+    click.echo(f"{what}; history verified: {result.events} events in {result.cases} cases")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.pass_context
+@handle_errors
+def backup(ctx: click.Context, path: Path) -> None:
+    """Back up the database to PATH (SQLite online backup, or pg_dump), then verify the copy."""
+    from engine import Settings, build_engine
+    from engine.backup import backup_database
+
+    engine = _engine(ctx)
+    backup_database(engine.settings.database_url, path)
+    if engine.db.url.get_backend_name() == "sqlite":
+        copy = build_engine(Settings(database_url=f"sqlite:///{path.resolve()}"), engine.clock)
+        try:
+            _verify_after(copy, f"backed up to {path}")
+        finally:
+            copy.db.dispose()
+    else:
+        _verify_after(engine, f"backed up to {path}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--yes", is_flag=True, help="replace the current database without asking")
+@click.pass_context
+@handle_errors
+def restore(ctx: click.Context, path: Path, yes: bool) -> None:
+    """Replace the database with the backup at PATH, then verify it."""
+    from engine.backup import restore_database
+
+    engine = _engine(ctx)
+    if not yes:
+        click.confirm(f"Replace {engine.db.url.render_as_string(hide_password=True)} with {path}?", abort=True)
+    engine.db.dispose()
+    restore_database(engine.settings.database_url, path)
+    _verify_after(engine, f"restored from {path}")
