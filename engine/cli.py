@@ -465,3 +465,29 @@ def restore(ctx: click.Context, path: Path, yes: bool) -> None:
     engine.db.dispose()
     restore_database(engine.settings.database_url, path)
     _verify_after(engine, f"restored from {path}")
+
+
+@main.command()
+@click.option("--as", "username", default="province_office", show_default=True)
+@click.option("--xlsx", "xlsx", type=click.Path(path_type=Path), default=None, help="also write a workbook")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def overview(ctx: click.Context, username: str, xlsx: Path | None, as_json: bool) -> None:
+    """The programme overview: every zone's status, term and grades, against the 10–15 target."""
+    from engine.overview import build_overview, overview_dict, overview_workbook
+
+    engine = _engine(ctx)
+    with read_session(engine.sessions) as session:
+        result = build_overview(session, load_actor(session, username), engine.now())
+    if xlsx:
+        xlsx.write_bytes(overview_workbook(result))
+    if as_json:
+        _print_json(overview_dict(result))
+        return
+    low, high = result.target
+    click.echo(f"示范区 {result.approved} 个已批复（目标 {low}–{high} 个）")
+    for status, count in result.by_status().items():
+        click.echo(f"  {status}: {count}")
+    for city, zones in result.by_city().items():
+        click.echo(f"{city}: " + "、".join(f"{z.county_name}（{z.status}）" for z in zones))
