@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.access import SYSTEM, Actor, check_may_act, check_may_read
-from engine.clock import Clock, FixedClock, as_utc, install_timer_clock
+from engine.clock import Clock, FixedClock, install_timer_clock
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied, SpecInvalid, TaskNotReady, WorkflowFailed
 from engine.execution import complete_user_task, ready_index, run_until_waiting
 from engine.forms import validate_form_data
@@ -38,6 +38,7 @@ from engine.settings import Settings
 from engine.specs import Finding, ProcessBundle, load_definitions
 from engine.store import LoadedVersion, WorkflowStore, ready_user_tasks, task_properties
 from engine.timers import coalesce_missed_cycles
+from engine.views import InstanceView, TaskDetail, TaskView, jsonable
 
 log = logging.getLogger(__name__)
 
@@ -48,111 +49,6 @@ class DeployResult:
     version: int
     created: bool
     content_hash: str
-
-
-@dataclass
-class TaskView:
-    id: uuid.UUID
-    instance_id: uuid.UUID
-    process: str
-    step: str
-    name: str
-    role: str
-    role_title: str
-    org_code: str
-    form: str | None
-    returnable: bool
-    urgency: str
-    created_at: datetime
-    due_at: datetime | None
-    claimed_by: str | None
-    case_title: str
-
-    @classmethod
-    def of(cls, row: OpenTask) -> TaskView:
-        return cls(
-            row.id,
-            row.instance_id,
-            row.process_id,
-            row.bpmn_id,
-            row.name,
-            row.role,
-            ROLES[row.role].title,
-            row.org_code,
-            row.form,
-            row.returnable,
-            row.urgency,
-            row.created_at,
-            row.due_at,
-            row.claimed_by,
-            row.case_title,
-        )
-
-    def is_overdue(self, now: datetime) -> bool:
-        return self.due_at is not None and as_utc(self.due_at) < now
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "instance": str(self.instance_id),
-            "process": self.process,
-            "step": self.step,
-            "name": self.name,
-            "role": self.role,
-            "role_title": self.role_title,
-            "org_code": self.org_code,
-            "form": self.form,
-            "returnable": self.returnable,
-            "urgency": self.urgency,
-            "created_at": _iso(self.created_at),
-            "due_at": _iso(self.due_at),
-            "claimed_by": self.claimed_by,
-            "case_title": self.case_title,
-        }
-
-
-@dataclass
-class TaskDetail:
-    task: TaskView
-    schema: dict[str, Any]
-    instructions: str
-    data: dict[str, Any]
-
-
-@dataclass
-class InstanceView:
-    id: uuid.UUID
-    process: str
-    version: int
-    business_key: str
-    status: str
-    outcome: str | None
-    county_code: str | None
-    city_code: str | None
-    revision: int
-    created_at: datetime
-    completed_at: datetime | None
-    next_timer_at: datetime | None
-    open_tasks: list[TaskView] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "process": self.process,
-            "version": self.version,
-            "business_key": self.business_key,
-            "status": self.status,
-            "outcome": self.outcome,
-            "county_code": self.county_code,
-            "city_code": self.city_code,
-            "revision": self.revision,
-            "created_at": _iso(self.created_at),
-            "completed_at": _iso(self.completed_at),
-            "next_timer_at": _iso(self.next_timer_at),
-            "open_tasks": [t.to_dict() for t in self.open_tasks],
-            "data": _jsonable(self.data),
-        }
 
 
 class Engine:
@@ -397,7 +293,7 @@ class Engine:
             TaskView.of(row),
             version.forms.get(row.form or "", {}),
             _fill(instructions, task.data),
-            _jsonable(task.data),
+            jsonable(task.data),
         )
 
     def task_form(self, session: Session, task_id: uuid.UUID, actor: Actor | None = None) -> dict[str, Any]:
@@ -529,7 +425,7 @@ class Engine:
             instance.completed_at,
             instance.next_timer_at,
             [TaskView.of(r) for r in rows],
-            _jsonable(data),
+            jsonable(data),
         )
 
 
@@ -541,7 +437,7 @@ def _scope_code(role: str, scope) -> str:  # noqa: ANN001
 def _recorded(name: str, fn, context: ServiceContext):  # noqa: ANN001, ANN202
     def call(task_data: dict[str, Any], **params: Any) -> Any:
         result = fn(context, task_data, **params)
-        context.calls.append({"operation": name, "params": _jsonable(params), "result": _jsonable(result)})
+        context.calls.append({"operation": name, "params": jsonable(params), "result": jsonable(result)})
         return result
 
     return call
@@ -557,22 +453,6 @@ def _fill(template: str, data: dict[str, Any]) -> str:
         if isinstance(value, str | int | float):
             template = template.replace("{{ " + key + " }}", str(value)).replace("{{" + key + "}}", str(value))
     return template
-
-
-def _iso(value: datetime | None) -> str | None:
-    return as_utc(value).isoformat() if value else None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items() if not callable(v)}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
 
 
 __all__ = ["Engine", "InstanceView", "TaskDetail", "TaskView", "DeployResult", "LoadedVersion"]

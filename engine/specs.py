@@ -122,27 +122,37 @@ def _element_finding(doc: _Document, node: etree._Element, rule: str, message: s
 
 
 def _check_duplicate_ids(doc: _Document) -> None:
-    # SpiffWorkflow indexes every element with an id, extension elements included; a clash makes it
-    # misread the element ("no support implemented for this task type").
+    # SpiffWorkflow finds elements by id across the document, extension elements included: two BPMN
+    # elements sharing an id, or a service operator named like a task, make it misread the element
+    # ("no support implemented for this task type"). Operators may share their (operation) names.
     seen: dict[str, etree._Element] = {}
+    operators: list[etree._Element] = []
     for node in doc.root.iter():
         element_id = node.get("id") if isinstance(node.tag, str) else None
         if element_id is None:
             continue
-        if element_id in seen:
-            doc.findings.append(
-                Finding(
-                    "error",
-                    doc.path.name,
-                    node.sourceline,
-                    element_id,
-                    node.get("name"),
-                    "duplicate-id",
-                    f"id {element_id!r} is already used on line {seen[element_id].sourceline}",
-                )
-            )
+        if etree.QName(node).namespace == NS["spiff"]:
+            operators.append(node)
+        elif element_id in seen:
+            doc.findings.append(_duplicate(doc, node, seen[element_id]))
         else:
             seen[element_id] = node
+    for node in operators:
+        if node.get("id") in seen:
+            doc.findings.append(_duplicate(doc, node, seen[node.get("id")]))
+
+
+def _duplicate(doc: _Document, node: etree._Element, first: etree._Element) -> Finding:
+    element_id = node.get("id")
+    return Finding(
+        "error",
+        doc.path.name,
+        node.sourceline,
+        element_id,
+        node.get("name"),
+        "duplicate-id",
+        f"id {element_id!r} is already used on line {first.sourceline}",
+    )
 
 
 def _check_lanes(doc: _Document) -> None:
