@@ -40,6 +40,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    email: Mapped[str | None] = mapped_column(String(200))
 
     roles: Mapped[list[RoleAssignment]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
@@ -254,3 +255,50 @@ class Zone(Base):
     term_end: Mapped[str | None] = mapped_column(String(10))
     grades: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # term year -> grade
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class NotificationPreference(Base):
+    """Per user and notification kind: in-app only, or in-app and e-mail."""
+
+    __tablename__ = "notification_preference"
+    __table_args__ = (UniqueConstraint("username", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    email: Mapped[bool] = mapped_column(default=False)
+
+
+class OutboxMail(Base):
+    """An e-mail to send after its transaction committed; retried until sent, never sent twice."""
+
+    __tablename__ = "outbox_mail"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notification.id"), unique=True)
+    recipient: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending | sending | sent
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Document(Base):
+    """An official document (公文) generated from a case: numbered, stored with its SHA-256."""
+
+    __tablename__ = "document"
+    __table_args__ = (UniqueConstraint("issuer", "document_no"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instance.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # 联合请示 | 批复 | 考察评估意见表 | 考核结果通知 | 撤销通知
+    issuer: Mapped[str] = mapped_column(String(64))
+    document_no: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[dict[str, Any]] = mapped_column(JSON)  # the case data it was generated from
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
