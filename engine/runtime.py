@@ -397,8 +397,10 @@ class Engine:
         except IntegrityError as exc:
             raise Conflict("the change conflicts with a concurrent change; reload and try again") from exc
         except OperationalError as exc:
-            # SQLite refuses to write from a snapshot that another writer has overtaken.
-            if "locked" not in str(exc.orig):
+            # SQLite refuses to write from a snapshot another writer has overtaken; PostgreSQL may
+            # pick this transaction as a deadlock or serialization victim. Both are lost races.
+            lost_race = "locked" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
+            if not lost_race:
                 raise
             raise Conflict("the case was changed by someone else at the same time; reload and try again") from exc
 

@@ -1,0 +1,198 @@
+"""Blueprint ``api``: the JSON API at ``/api/v1``, over the same engine calls as the pages.
+
+Authentication is ``Authorization: Bearer <token>`` (``demozone token USER``); only the token's SHA-256
+is stored. Every answer is JSON, errors included: ``{"error": {"code", "message", "details"}}``.
+CSRF does not apply: a browser never sends the bearer token by itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import BadRequest
+
+from engine import inbox
+from engine.access import Actor
+from engine.clock import as_utc
+from engine.errors import InvalidInput
+from engine.models import HistoryEvent
+from web.db import get_engine, get_session, write
+from web.errors import json_error
+from web.extensions import csrf
+from web.openapi import MAX_PAGE, openapi_document
+from web.security import actor_for_token
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+
+def _actor() -> Actor:
+    return g.api_actor
+
+
+def token_required(view):  # noqa: ANN001, ANN201
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        actor = actor_for_token(get_session(), token.strip()) if scheme.lower() == "bearer" else None
+        if actor is None:
+            return json_error(401, "unauthorized")
+        g.api_actor = actor
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _body() -> dict[str, Any]:
+    try:
+        body = request.get_json(force=True, silent=False)
+    except BadRequest as exc:
+        raise InvalidInput("the body is not JSON", {"": "请求体必须是 JSON 对象"}) from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("the body is not a JSON object", {"": "请求体必须是 JSON 对象"})
+    return body
+
+
+def _int(name: str, default: int) -> int:
+    value = request.args.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} is not an integer", {name: "必须是整数"}) from exc
+    if not 1 <= number <= MAX_PAGE:
+        raise InvalidInput(f"{name} is out of range", {name: f"必须在 1 到 {MAX_PAGE} 之间"})
+    return number
+
+
+def _bool(name: str) -> bool | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise InvalidInput(f"{name} is not a boolean", {name: "必须是 true 或 false"})
+
+
+def event_dict(event: HistoryEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": as_utc(event.at).isoformat(),
+        "actor": event.actor,
+        "role": event.role,
+        "org_code": event.org_code,
+        "command": event.command,
+        "task_id": str(event.task_id) if event.task_id else None,
+        "step": event.bpmn_id,
+        "payload": event.payload,
+        "hash": event.hash,
+    }
+
+
+@bp.route("/openapi.json")
+def openapi():  # noqa: ANN201
+    return jsonify(openapi_document())
+
+
+@bp.route("/tasks")
+@token_required
+def list_tasks():  # noqa: ANN201
+    query = inbox.InboxQuery(
+        process=request.args.get("process") or None,
+        county=request.args.get("county") or None,
+        overdue=_bool("overdue"),
+        search=request.args.get("search") or None,
+        sort=request.args.get("sort", "due"),
+        page=_int("page", 1),
+        per_page=_int("per_page", 20),
+    )
+    page = inbox.open_tasks(get_engine(), get_session(), _actor(), query)
+    return jsonify(
+        {"items": [t.to_dict() for t in page.items], "total": page.total, "page": page.page, "per_page": page.per_page}
+    )
+
+
+@bp.route("/tasks/<uuid:task_id>")
+@token_required
+def get_task(task_id: uuid.UUID):  # noqa: ANN201
+    detail = get_engine().get_task(get_session(), _actor(), task_id)
+    return jsonify(
+        {
+            "task": detail.task.to_dict(),
+            "schema": detail.schema,
+            "instructions": detail.instructions,
+            "data": detail.data,
+        }
+    )
+
+
+@bp.route("/tasks/<uuid:task_id>/complete", methods=["POST"])
+@token_required
+def complete_task(task_id: uuid.UUID):  # noqa: ANN201
+    body = _body()
+    data = body.get("data", {})
+    if not isinstance(data, dict):
+        raise InvalidInput("data must be an object", {"data": "data 必须是 JSON 对象"})
+    with write() as session:
+        view = get_engine().complete_task(session, _actor(), task_id, data)
+    return jsonify(view.to_dict())
+
+
+@bp.route("/tasks/<uuid:task_id>/return", methods=["POST"])
+@token_required
+def return_task(task_id: uuid.UUID):  # noqa: ANN201
+    reason = _body().get("reason", "")
+    if not isinstance(reason, str):
+        raise InvalidInput("reason must be a string", {"reason": "退回理由必须是文本"})
+    with write() as session:
+        view = get_engine().return_task(session, _actor(), task_id, reason)
+    return jsonify(view.to_dict())
+
+
+@bp.route("/tasks/<uuid:task_id>/claim", methods=["POST"])
+@token_required
+def claim_task(task_id: uuid.UUID):  # noqa: ANN201
+    with write() as session:
+        task = get_engine().claim_task(session, _actor(), task_id)
+    return jsonify(task.to_dict())
+
+
+@bp.route("/tasks/<uuid:task_id>/unclaim", methods=["POST"])
+@token_required
+def unclaim_task(task_id: uuid.UUID):  # noqa: ANN201
+    with write() as session:
+        task = get_engine().unclaim_task(session, _actor(), task_id)
+    return jsonify(task.to_dict())
+
+
+@bp.route("/instances", methods=["POST"])
+@token_required
+def start_instance():  # noqa: ANN201
+    body = _body()
+    process, data = body.get("process"), body.get("data", {})
+    if not isinstance(process, str) or not process:
+        raise InvalidInput("process is required", {"process": "必须指定流程"})
+    if not isinstance(data, dict):
+        raise InvalidInput("data must be an object", {"data": "data 必须是 JSON 对象"})
+    with write() as session:
+        view = get_engine().start_instance(session, _actor(), process, data)
+    return jsonify(view.to_dict()), 201
+
+
+@bp.route("/instances/<uuid:instance_id>")
+@token_required
+def get_instance(instance_id: uuid.UUID):  # noqa: ANN201
+    return jsonify(get_engine().get_instance(get_session(), _actor(), instance_id).to_dict())
+
+
+@bp.route("/instances/<uuid:instance_id>/history")
+@token_required
+def history(instance_id: uuid.UUID):  # noqa: ANN201
+    events = get_engine().history(get_session(), _actor(), instance_id)
+    return jsonify({"items": [event_dict(e) for e in events]})

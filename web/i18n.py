@@ -1,0 +1,142 @@
+"""Languages: Chinese by default, English on request; labels for the engine's codes.
+
+UI strings are English msgids translated by the catalogs in ``web/translations``. The engine's own
+data (step names, process names, org names, form titles) is Chinese content and is shown as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask, request, session
+from flask_babel import format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+
+from engine.clock import as_utc
+
+LANGUAGES = {"zh": "中文", "en": "English"}
+DEFAULT_LOCALE = "zh"
+TIMEZONE = "Asia/Shanghai"
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+log = logging.getLogger(__name__)
+
+ROLE_LABELS = {
+    "city_talent_office": _l("City Talent Office"),
+    "city_org_dept": _l("City Organization Department"),
+    "city_sa": _l("City Association for Science and Technology"),
+    "county_party": _l("County Party Committee"),
+    "county_gov": _l("County Government"),
+    "province_office": _l("Provincial Association, Societies Department"),
+    "province_org_dept": _l("Provincial Organization Department"),
+    "society": _l("Provincial Society"),
+    "zone_office": _l("Zone Leading Group Office"),
+    "auditor": _l("Auditor"),
+    "designer": _l("Process Designer"),
+    "admin": _l("Administrator"),
+}
+COMMAND_LABELS = {
+    "start": _l("Started"),
+    "complete": _l("Submitted"),
+    "return": _l("Returned"),
+    "claim": _l("Signed for"),
+    "unclaim": _l("Released"),
+    "transfer": _l("Transferred"),
+    "comment": _l("Comment"),
+    "attachment": _l("Attachment uploaded"),
+    "timer": _l("Timer fired"),
+}
+URGENCY_LABELS = {"平件": _l("Normal"), "加急": _l("Urgent"), "特急": _l("Extra urgent")}
+STATUS_LABELS = {
+    "running": _l("In progress"),
+    "completed": _l("Concluded"),
+    "error": _l("Error"),
+    "terminated": _l("Terminated"),
+}
+ERROR_MESSAGES = {
+    "not_found": _l("The item does not exist, or you may not see it."),
+    "forbidden": _l("You may not do this."),
+    "invalid_input": _l("Some fields are not filled in correctly."),
+    "conflict": _l("Someone else changed this case or handled this task at the same time. Reload and try again."),
+    "task_not_ready": _l("This task cannot be handled in this way now."),
+    "workflow_failed": _l("The process could not continue with this data; nothing was saved."),
+    "spec_invalid": _l("The process definition is invalid."),
+    "engine_error": _l("The request could not be carried out."),
+    "bad_request": _l("The request is not valid."),
+    "unauthorized": _l("Please sign in first."),
+    "method_not_allowed": _l("This action is not available here."),
+    "too_large": _l("The upload is too large."),
+    "too_many_requests": _l("Too many attempts. Please try again later."),
+    "csrf": _l("The page has expired. Go back, reload the page and try again."),
+    "internal_error": _l("Something went wrong on our side. The error has been logged."),
+}
+
+
+def select_locale() -> str:
+    """The API follows Accept-Language; pages follow the user's choice; otherwise Chinese."""
+    if request.path.startswith("/api/"):
+        return request.accept_languages.best_match(list(LANGUAGES), DEFAULT_LOCALE) or DEFAULT_LOCALE
+    chosen = session.get("lang")
+    return chosen if chosen in LANGUAGES else DEFAULT_LOCALE
+
+
+def role_label(key: str | None) -> str:
+    return str(ROLE_LABELS.get(key or "", key or ""))
+
+
+def command_label(key: str) -> str:
+    return str(COMMAND_LABELS.get(key, key))
+
+
+def urgency_label(value: str) -> str:
+    return str(URGENCY_LABELS.get(value, value))
+
+
+def status_label(value: str) -> str:
+    return str(STATUS_LABELS.get(value, value))
+
+
+def error_message(code: str) -> str:
+    return str(ERROR_MESSAGES.get(code, ERROR_MESSAGES["engine_error"]))
+
+
+def format_time(value: datetime | None, pattern: str = "yyyy-MM-dd HH:mm") -> str:
+    """A stored (UTC) instant in Beijing time."""
+    return format_datetime(as_utc(value), pattern) if value else ""
+
+
+def format_date(value: datetime | None) -> str:
+    return format_time(value, "yyyy-MM-dd")
+
+
+def compile_catalogs(directory: Path = TRANSLATIONS_DIR) -> None:
+    """Compile each ``messages.po`` whose ``messages.mo`` is missing or older (as `make setup` does)."""
+    for po_path in directory.glob("*/LC_MESSAGES/messages.po"):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        try:
+            with po_path.open("rb") as po_file:
+                catalog = read_po(po_file, locale=po_path.parent.parent.name)
+            with mo_path.open("wb") as mo_file:
+                write_mo(mo_file, catalog)
+        except OSError as exc:  # a read-only install: the catalogs were compiled at set-up
+            log.warning("cannot compile %s: %s", po_path, exc)
+
+
+def init_app(app: Flask) -> None:
+    compile_catalogs()
+    app.jinja_env.filters.update(
+        role=role_label,
+        command=command_label,
+        urgency=urgency_label,
+        status=status_label,
+        time=format_time,
+        date=format_date,
+        nl2br=lambda text: Markup("<br>").join(str(text or "").splitlines()),
+    )
+    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, get_locale=get_locale)
