@@ -22,6 +22,7 @@ from engine.access import load_actor
 from engine.audit import export_events, verify_history
 from engine.db import read_session, write_session
 from engine.demo import seed_demo
+from engine.designer_cli import COMMANDS as DESIGNER_COMMANDS
 from engine.errors import EngineError, InvalidInput, SpecInvalid
 from engine.migrate import upgrade_database
 from engine.models import HistoryEvent, Instance, User
@@ -491,3 +492,7 @@ def overview(ctx: click.Context, username: str, xlsx: Path | None, as_json: bool
         click.echo(f"  {status}: {count}")
     for city, zones in result.by_city().items():
         click.echo(f"{city}: " + "、".join(f"{z.county_name}（{z.status}）" for z in zones))
+
+
+for _command in DESIGNER_COMMANDS:
+    main.add_command(_command)

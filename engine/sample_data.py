@@ -39,6 +39,10 @@ def sample_value(schema: dict[str, Any], today: date, name: str = "") -> Any:
         items = schema.get("items", {"type": "string"})
         if "enum" in items:
             return list(items["enum"][:count])
+        if schema.get("uniqueItems") and items.get("type") == "string" and not items.keys() & {"pattern", "format"}:
+            base = str(sample_value(items, today, name))
+            limit = items.get("maxLength", len(base) + 3)
+            return [base[: max(limit - len(str(i)), 0)] + str(i) for i in range(1, count + 1)]
         return [sample_value(items, today, name) for _ in range(count)]
     if kind == "boolean":
         return True

@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from engine.durations import parse_duration
+from engine.lint import lint_documents
 from engine.roles import LANE_ROLES
 from engine.scripting import check_expression, check_script
 
@@ -101,6 +102,8 @@ def _read_document(path: Path) -> _Document | Finding:
         root = etree.fromstring(raw, _safe_parser())
     except etree.XMLSyntaxError as exc:
         return Finding("error", name, exc.lineno, None, None, "xml", f"malformed XML: {exc.msg}")
+    if root.getroottree().docinfo.doctype:  # a declaration the byte check missed (e.g. UTF-16)
+        return Finding("error", name, None, None, None, "xml", "DOCTYPE and entity declarations are refused")
     namespace = etree.QName(root).namespace
     if namespace == NS["bpmn"]:
         return _Document(path, root, "bpmn")
@@ -326,6 +329,7 @@ def load_definitions(
         else:
             documents.append(doc)
 
+    findings.extend(lint_documents((d.root, d.path.name) for d in documents if d.kind == "bpmn"))
     forms: dict[str, Any] = {}
     services = list(services)
     for doc in documents:
