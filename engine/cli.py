@@ -496,3 +496,52 @@ def overview(ctx: click.Context, username: str, xlsx: Path | None, as_json: bool
 
 for _command in DESIGNER_COMMANDS:
     main.add_command(_command)
+
+
+@main.group()
+def batch() -> None:
+    """申报批次: open a call for recommendations, list batches with their counts."""
+
+
+@batch.command("open")
+@click.option("--year", type=int, required=True)
+@click.option("--quota", type=int, required=True, help="10–15")
+@click.option("--deadline", required=True, help="YYYY-MM-DD")
+@click.option("--as", "username", default="province_office", show_default=True)
+@click.pass_context
+@handle_errors
+def batch_open(ctx: click.Context, year: int, quota: int, deadline: str, username: str) -> None:
+    """Open a batch (省科协)."""
+    from datetime import date
+
+    from engine.batches import open_batch
+
+    engine = _engine(ctx.find_root())
+    with write_session(engine.sessions) as session:
+        opened = open_batch(
+            session, load_actor(session, username), year, quota, date.fromisoformat(deadline), engine.now()
+        )
+        click.echo(f"opened batch {opened.id}: {opened.name}, quota {opened.quota}, deadline {opened.deadline}")
+
+
+@batch.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def batch_list(ctx: click.Context, as_json: bool) -> None:
+    """Batches with recommended and approved counts against the quota."""
+    from engine.batches import list_batches
+
+    engine = _engine(ctx.find_root())
+    with read_session(engine.sessions) as session:
+        batches = list_batches(session)
+    if as_json:
+        _print_json(
+            [{**b.__dict__, "opens_on": b.opens_on.isoformat(), "deadline": b.deadline.isoformat()} for b in batches]
+        )
+        return
+    for b in batches:
+        state = "开放" if b.is_open(engine.now().date()) else "已截止"
+        click.echo(
+            f"{b.id} {b.name} [{state}] 截止 {b.deadline}  推荐 {b.recommended} / 批复 {b.approved} / 名额 {b.quota}"
+        )

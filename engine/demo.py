@@ -1,4 +1,5 @@
-"""Liaoning demo data: org units plus one demo user per role and scope (idempotent).
+"""Liaoning demo data: org units, one demo user per role and scope, and this year's open batch
+(idempotent).
 
 Every city gets its three city roles; twelve counties across five cities get the county roles and a
 zone office; the province and every provincial society get theirs.
@@ -7,12 +8,12 @@ zone office; the province and every provincial society get theirs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import OrgUnit, RoleAssignment, User
+from engine.models import Batch, OrgUnit, RoleAssignment, User
 from engine.orgs import load_org_units
 from engine.passwords import hash_password
 from engine.roles import PROVINCE_CODE
@@ -110,5 +111,9 @@ def seed_demo(session: Session, now: datetime) -> tuple[int, int]:
         user.roles.append(RoleAssignment(role=account.role, org_code=account.org_code))
         session.add(user)
         users_added += 1
+    if session.scalar(select(Batch.id).limit(1)) is None:
+        session.add(Batch(year=now.year, name=f"{now.year}年度创新驱动助力示范区（县）申报", quota=15,
+                          opens_on=date(now.year, 1, 1), deadline=date(now.year, 12, 31), opened_by="province_office",
+                          opened_at=now))
     session.flush()
     return units_added, users_added

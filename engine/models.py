@@ -8,10 +8,22 @@ deserialize a workflow.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base
@@ -106,6 +118,7 @@ class Instance(Base):
     last_event_hash: Mapped[str | None] = mapped_column(String(64))
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("instance.id"), index=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id"), index=True)
     society_code: Mapped[str | None] = mapped_column(String(16), index=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the final data, kept for reports
 
@@ -302,3 +315,19 @@ class Document(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     source: Mapped[dict[str, Any]] = mapped_column(JSON)  # the case data it was generated from
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Batch(Base):
+    """申报批次: 省科协 opens a call for recommendations with a quota (10–15) and a deadline."""
+
+    __tablename__ = "batch"
+    __table_args__ = (UniqueConstraint("year", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    quota: Mapped[int] = mapped_column(Integer)
+    opens_on: Mapped[date] = mapped_column(Date)
+    deadline: Mapped[date] = mapped_column(Date)
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)

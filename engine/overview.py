@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.access import Actor
+from engine.batches import BatchView, list_batches
 from engine.clock import as_utc
 from engine.errors import PermissionDenied
 from engine.models import Instance, OpenTask, OrgUnit, Zone
@@ -44,6 +45,7 @@ class ZoneRow:
 @dataclass
 class Overview:
     zones: list[ZoneRow]
+    batches: list[BatchView] = field(default_factory=list)
     target: tuple[int, int] = TARGET_RANGE
 
     @property
@@ -98,7 +100,7 @@ def build_overview(session: Session, actor: Actor, now: datetime) -> Overview:
         )
         for zone in session.scalars(select(Zone).order_by(Zone.city_code, Zone.county_code))
     ]
-    return Overview(rows)
+    return Overview(rows, list_batches(session))
 
 
 def _figures(session: Session, county_code: str) -> dict[str, float]:
@@ -175,4 +177,8 @@ def overview_dict(overview: Overview) -> dict[str, Any]:
         "by_status": overview.by_status(),
         "grades_by_year": overview.grades_by_year(),
         "zones": [zone.__dict__ for zone in overview.zones],
+        "batches": [
+            {**b.__dict__, "opens_on": b.opens_on.isoformat(), "deadline": b.deadline.isoformat()}
+            for b in overview.batches
+        ],
     }

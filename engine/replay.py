@@ -131,6 +131,7 @@ def _action_for(workflow: Any, event: HistoryEvent):  # noqa: ANN202
             workflow.task_tree.data.update({**payload.get("data", {}), **payload.get("scope", {})})
             if payload.get("parent_case"):
                 workflow.task_tree.data["parent_case"] = payload["parent_case"]
+            workflow.task_tree.data.update(payload.get("batch", {}))
 
         return start
     if event.command == "timer":

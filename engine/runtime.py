@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.access import SYSTEM, Actor, check_may_act, check_may_read
+from engine.batches import batch_for_new_case
 from engine.clock import Clock, FixedClock, install_timer_clock
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied, SpecInvalid, TaskNotReady, WorkflowFailed
 from engine.execution import complete_user_task, ready_index, run_until_waiting
@@ -111,6 +112,7 @@ class Engine:
         data = validate_form_data(start_form, data) if start_form else dict(data)
         scope = resolve_case_scope(session, data.get("county_code"))
         starter = self._starter_assignment(version, actor, scope, data, parent)
+        batch = batch_for_new_case(session, process_id, self.now().date())
         if process_id in ONE_RUNNING_CASE_PER_COUNTY:
             running = session.scalar(
                 select(Instance.id).where(
@@ -133,6 +135,7 @@ class Engine:
             county_code=scope.county_code,
             society_code=data.get("society_code") if isinstance(data.get("society_code"), str) else None,
             parent_id=parent.id if parent is not None else None,
+            batch_id=batch.id if batch is not None else None,
             status="running",
             revision=1,
             state="",
@@ -147,6 +150,8 @@ class Engine:
         workflow.task_tree.data.update({**data, **scope.as_data()})
         if parent is not None:
             workflow.task_tree.data["parent_case"] = str(parent.id)
+        if batch is not None:
+            workflow.task_tree.data.update({"batch_id": batch.id, "batch_name": batch.name})
         progress = self._advance(session, instance, workflow, lambda: None)
         append_event(
             session,
@@ -160,6 +165,7 @@ class Engine:
                 "data": data,
                 "scope": scope.as_data(),
                 "version": version.version,
+                **({"batch": {"batch_id": batch.id, "batch_name": batch.name}} if batch is not None else {}),
                 **({"parent_case": str(parent.id)} if parent is not None else {}),
                 **progress,
             },

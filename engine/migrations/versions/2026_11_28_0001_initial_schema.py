@@ -30,6 +30,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_app_user')),
     sa.UniqueConstraint('username', name=op.f('uq_app_user_username'))
     )
+    op.create_table('batch',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('quota', sa.Integer(), nullable=False),
+    sa.Column('opens_on', sa.Date(), nullable=False),
+    sa.Column('deadline', sa.Date(), nullable=False),
+    sa.Column('opened_by', sa.String(length=64), nullable=False),
+    sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_batch')),
+    sa.UniqueConstraint('year', 'name', name=op.f('uq_batch_year'))
+    )
     op.create_table('document_counter',
     sa.Column('prefix', sa.String(length=32), nullable=False),
     sa.Column('year', sa.Integer(), nullable=False),
@@ -119,13 +131,16 @@ def upgrade() -> None:
     sa.Column('last_event_hash', sa.String(length=64), nullable=True),
     sa.Column('event_count', sa.Integer(), nullable=False),
     sa.Column('parent_id', sa.Uuid(), nullable=True),
+    sa.Column('batch_id', sa.Integer(), nullable=True),
     sa.Column('society_code', sa.String(length=16), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['batch_id'], ['batch.id'], name=op.f('fk_instance_batch_id_batch')),
     sa.ForeignKeyConstraint(['parent_id'], ['instance.id'], name=op.f('fk_instance_parent_id_instance')),
     sa.ForeignKeyConstraint(['process_version_id'], ['process_version.id'], name=op.f('fk_instance_process_version_id_process_version')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_instance'))
     )
     with op.batch_alter_table('instance', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_instance_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_instance_business_key'), ['business_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_instance_city_code'), ['city_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_instance_county_code'), ['county_code'], unique=False)
@@ -347,6 +362,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_instance_county_code'))
         batch_op.drop_index(batch_op.f('ix_instance_city_code'))
         batch_op.drop_index(batch_op.f('ix_instance_business_key'))
+        batch_op.drop_index(batch_op.f('ix_instance_batch_id'))
 
     op.drop_table('instance')
     with op.batch_alter_table('api_token', schema=None) as batch_op:
@@ -367,5 +383,6 @@ def downgrade() -> None:
 
     op.drop_table('draft')
     op.drop_table('document_counter')
+    op.drop_table('batch')
     op.drop_table('app_user')
     # ### end Alembic commands ###
