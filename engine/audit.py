@@ -126,3 +126,16 @@ def export_events(events: list[HistoryEvent], fmt: str) -> str:
     for row in rows:
         writer.writerow({**row, "payload": json.dumps(row["payload"], ensure_ascii=False)})
     return out.getvalue()
+
+
+def verify_case(session: Session, instance_id: uuid.UUID) -> ChainBreak | None:
+    """Check one case's chain (for the auditor's case page); None when intact."""
+    instance = session.get(Instance, instance_id)
+    events = list(
+        session.scalars(
+            select(HistoryEvent)
+            .where(HistoryEvent.instance_id == instance_id)
+            .order_by(HistoryEvent.seq, HistoryEvent.id)
+        )
+    )
+    return _check_case(instance, events, str(instance_id))

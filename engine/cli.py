@@ -545,3 +545,48 @@ def batch_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(
             f"{b.id} {b.name} [{state}] 截止 {b.deadline}  推荐 {b.recommended} / 批复 {b.approved} / 名额 {b.quota}"
         )
+
+
+@main.command()
+@click.argument("instance_ids", nargs=-1, required=True)
+@click.option("--to-version", "to_version", type=int, required=True, help="the target version number")
+@click.option("--plan", "plan_only", is_flag=True, help="show what would change, migrate nothing")
+@click.option("--as", "username", default="designer", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def migrate(
+    ctx: click.Context, instance_ids: tuple[str, ...], to_version: int, plan_only: bool, username: str, as_json: bool
+) -> None:
+    """Move running cases to another version of their process (refused, with the reason, when unsafe)."""
+    from engine.migration import migrate_instances, plan_migration
+    from engine.models import ProcessVersion
+
+    engine = _engine(ctx)
+    ids = [parse_uuid(value, "instance") for value in instance_ids]
+    with write_session(engine.sessions) as session:
+        actor = load_actor(session, username)
+        first = session.get(Instance, ids[0])
+        if first is None:
+            raise ValueError(f"instance {ids[0]} not found")
+        target = session.scalar(
+            select(ProcessVersion.id).where(
+                ProcessVersion.process_id == first.process_id, ProcessVersion.version == to_version
+            )
+        )
+        if target is None:
+            raise ValueError(f"{first.process_id} has no version {to_version}")
+        if plan_only:
+            plans = [plan_migration(engine, session, actor, i, target) for i in ids]
+        else:
+            plans = migrate_instances(engine, session, actor, ids, target)
+    if as_json:
+        _print_json([p.to_dict() for p in plans])
+        return
+    for p in plans:
+        verdict = "safe" if p.safe else "UNSAFE: " + "; ".join(p.reasons)
+        action = "would move" if plan_only else "moved"
+        click.echo(
+            f"{p.instance_id}: {action} v{p.from_version} → v{p.to_version} ({verdict}); "
+            f"added {p.added}, removed {p.removed}, changed {p.changed}"
+        )

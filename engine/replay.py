@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from SpiffWorkflow.bpmn.util.diff import diff_workflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +23,8 @@ from sqlalchemy.orm import Session
 from engine.clock import FixedClock, as_utc
 from engine.errors import EngineError, NotFound
 from engine.execution import complete_user_task, run_until_waiting, task_at
-from engine.models import HistoryEvent, Instance, OpenTask
+from engine.migration import apply_migration
+from engine.models import HistoryEvent, Instance, OpenTask, ProcessVersion
 from engine.programme import script_helpers
 from engine.scripting import ScriptEngine
 from engine.store import WorkflowStore, all_tasks, ready_user_tasks, task_properties
@@ -78,39 +80,77 @@ class _RecordedServices:
         return {name: self.operation(name) for name in names}
 
 
-def replay_instance(store: WorkflowStore, session: Session, instance_id: uuid.UUID) -> ReplayResult:
+@dataclass
+class ReplayStep:
+    """The case as it stood right after one event: for auditors stepping through a history."""
+
+    seq: int
+    command: str
+    actor: str
+    at: str
+    bpmn_id: str | None
+    completed: list[str]
+    active: list[str]
+    data: dict[str, Any]
+
+
+def _events(session: Session, instance_id: uuid.UUID) -> tuple[Instance, list[HistoryEvent]]:
     instance = session.get(Instance, instance_id)
     if instance is None:
         raise NotFound(f"instance {instance_id} not found")
-    events = list(
-        session.scalars(select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq))
+    events = session.scalars(
+        select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq)
     )
-    version = store.version(session, instance.process_version_id)
-    workflow = store.new_workflow(version)
+    return instance, list(events)
+
+
+def _replay(store: WorkflowStore, session: Session, instance: Instance, events: list[HistoryEvent]):  # noqa: ANN202
+    """Re-apply the events one by one; yields (event, workflow). Raises ReplayDiverged on a mismatch."""
+    start_version = next((e.payload.get("version_id") for e in events if e.command == "start"), None)
+    first_version = _first_version(session, instance, events) if start_version is None else start_version
+    workflow = store.new_workflow(store.version(session, first_version))
     clock = FixedClock(as_utc(instance.created_at))
     operations = {call["operation"] for e in events for call in e.payload.get("services", [])}
+    for event in events:
+        if event.command == "migrate":
+            _migrate(store, session, workflow, event)
+        elif event.command in STATE_COMMANDS:
+            clock.set(as_utc(event.at))
+            services = _RecordedServices(event.payload.get("services", []))
+            engine = ScriptEngine(helpers=script_helpers(clock.now()), services=services.for_names(operations))
+            try:
+                completed = run_until_waiting(workflow, clock, engine, _action_for(workflow, event))
+                coalesce_missed_cycles(workflow, clock.now())
+            except EngineError as exc:
+                raise ReplayDiverged(
+                    f"event #{event.seq} ({event.command} {event.bpmn_id or ''}) cannot be replayed: {exc}"
+                ) from exc
+            if completed != event.payload.get("completed", completed):
+                raise ReplayDiverged(
+                    f"event #{event.seq} ({event.command}): replay completed {completed}, "
+                    f"the history records {event.payload.get('completed')}"
+                )
+        yield event, workflow
+
+
+class ReplayDiverged(EngineError):
+    code = "replay_diverged"
+
+
+def replay_instance(store: WorkflowStore, session: Session, instance_id: uuid.UUID) -> ReplayResult:
+    """Rebuild the case from its events and compare it with the stored state."""
+    instance, events = _events(session, instance_id)
 
     def result(difference: str | None) -> ReplayResult:
         return ReplayResult(str(instance_id), difference is None, len(events), difference)
 
-    for event in events:
-        if event.command not in STATE_COMMANDS:
-            continue
-        clock.set(as_utc(event.at))
-        services = _RecordedServices(event.payload.get("services", []))
-        engine = ScriptEngine(helpers=script_helpers(clock.now()), services=services.for_names(operations))
-        try:
-            action = _action_for(workflow, event)
-            completed = run_until_waiting(workflow, clock, engine, action)
-            coalesce_missed_cycles(workflow, clock.now())
-        except EngineError as exc:
-            return result(f"event #{event.seq} ({event.command} {event.bpmn_id or ''}) cannot be replayed: {exc}")
-        if completed != event.payload.get("completed", completed):
-            return result(
-                f"event #{event.seq} ({event.command}): replay completed {completed}, "
-                f"the history records {event.payload.get('completed')}"
-            )
-
+    try:
+        replayed_events = list(_replay(store, session, instance, events))
+    except ReplayDiverged as exc:
+        return result(exc.message)
+    workflow = replayed_events[-1][1] if replayed_events else None
+    if workflow is None:
+        return result("the case has no history")
     stored = store.load_copy(session, instance)
     replayed = summarize(workflow, "completed" if workflow.is_completed() else "running")
     recorded = summarize(stored, instance.status)
@@ -121,6 +161,55 @@ def replay_instance(store: WorkflowStore, session: Session, instance_id: uuid.UU
     if open_rows != recorded["open_steps"]:
         return result(f"the open-task index lists {open_rows}, the stored case has {recorded['open_steps']}")
     return result(None)
+
+
+def replay_steps(store: WorkflowStore, session: Session, instance_id: uuid.UUID) -> list[ReplayStep]:
+    """The case after each of its events (claims and comments repeat the state before them)."""
+    instance, events = _events(session, instance_id)
+    steps = []
+    for event, workflow in _replay(store, session, instance, events):
+        finished = [t for t in all_tasks(workflow) if t.state == TaskState.COMPLETED and t.task_spec.bpmn_id]
+        ready = ready_user_tasks(workflow)
+        data = (
+            workflow.data
+            if workflow.is_completed()
+            else {**workflow.task_tree.data, **(ready[-1].data if ready else {})}
+        )
+        steps.append(
+            ReplayStep(
+                event.seq,
+                event.command,
+                event.actor,
+                as_utc(event.at).isoformat(),
+                event.bpmn_id,
+                sorted({t.task_spec.bpmn_id for t in finished}),
+                sorted({t.task_spec.bpmn_id for t in ready}),
+                json.loads(json.dumps(data, default=str, ensure_ascii=False)),
+            )
+        )
+    return steps
+
+
+def _first_version(session: Session, instance: Instance, events: list[HistoryEvent]) -> int:
+    """The version the case started on: before any migration, the one it is on now."""
+    migration = next((e for e in events if e.command == "migrate"), None)
+    if migration is None:
+        return instance.process_version_id
+    version = session.scalar(
+        select(ProcessVersion.id).where(
+            ProcessVersion.process_id == instance.process_id,
+            ProcessVersion.version == migration.payload["from_version"],
+        )
+    )
+    if version is None:
+        raise ReplayDiverged(f"version {migration.payload['from_version']} of {instance.process_id} is missing")
+    return version
+
+
+def _migrate(store: WorkflowStore, session: Session, workflow: Any, event: HistoryEvent) -> None:
+    target = store.version(session, event.payload["to_version_id"])
+    top, subprocesses = diff_workflow(store.serializer.registry, workflow, target.spec, target.subprocess_specs)
+    apply_migration(workflow, top, subprocesses, target)
 
 
 def _action_for(workflow: Any, event: HistoryEvent):  # noqa: ANN202

@@ -90,6 +90,11 @@ class StateSerializer:
         self._serializer = BpmnWorkflowSerializer(registry)
 
     @property
+    def registry(self) -> Any:
+        """The converter registry (SpiffWorkflow's diff tools need it to compare specs)."""
+        return self._registry
+
+    @property
     def version(self) -> str:
         return self._serializer.VERSION
 
