@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound, PermissionDenied
-from engine.models import HistoryEvent, Instance, OpenTask, User
+from engine.models import HistoryEvent, Instance, OpenTask, RoleAssignment, User
 from engine.roles import PROVINCE_CODE, ROLES
 
 CASE_READERS_EVERYWHERE = frozenset({"auditor", "province_office", "province_org_dept"})
@@ -37,10 +37,16 @@ SYSTEM = Actor("system", "系统", frozenset())
 
 
 def load_actor(session: Session, username: str) -> Actor:
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active:
+    # One statement for the user and all their assignments: this runs at the start of every command.
+    rows = session.execute(
+        select(User.display_name, User.active, RoleAssignment.role, RoleAssignment.org_code)
+        .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(User.username == username)
+    ).all()
+    if not rows or not rows[0].active:
         raise NotFound(f"no active user {username!r}")
-    return Actor(user.username, user.display_name, frozenset((a.role, a.org_code) for a in user.roles))
+    assignments = frozenset((r.role, r.org_code) for r in rows if r.role is not None)
+    return Actor(username, rows[0].display_name, assignments)
 
 
 def scope_org_for(role: str, instance: Instance, task_data: dict) -> str:

@@ -590,3 +590,24 @@ def migrate(
             f"{p.instance_id}: {action} v{p.from_version} → v{p.to_version} ({verdict}); "
             f"added {p.added}, removed {p.removed}, changed {p.changed}"
         )
+
+
+@main.group()
+def documents() -> None:
+    """Official documents (公文) of a case."""
+
+
+@documents.command("regenerate")
+@click.argument("instance_id")
+@click.option("--as", "username", default="province_office", show_default=True)
+@click.pass_context
+@handle_errors
+def documents_regenerate(ctx: click.Context, instance_id: str, username: str) -> None:
+    """Issue the documents a case's data calls for; check stored ones re-render byte for byte."""
+    from engine.documents import regenerate_documents
+
+    engine = _engine(ctx.find_root())
+    with write_session(engine.sessions) as session:
+        results = regenerate_documents(engine, session, load_actor(session, username), parse_uuid(instance_id, "case"))
+        for result in results:
+            click.echo(f"{result.kind}  {result.document_no}  {result.status}")

@@ -14,6 +14,7 @@ from engine.errors import InvalidInput
 from engine.serializer import reject_reserved_keys
 
 _FORMAT_CHECKER = FormatChecker()
+_VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
 _TYPE_NAMES = {
     "string": "文本",
     "integer": "整数",
@@ -62,6 +63,17 @@ def _message(error: ValidationError, title: str) -> str:
     )
 
 
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    # Building a validator costs more than validating a form; a deployed version's schemas never change.
+    cached = _VALIDATORS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, Draft202012Validator(schema, format_checker=_FORMAT_CHECKER))
+        if len(_VALIDATORS) > 1024:
+            _VALIDATORS.clear()
+        _VALIDATORS[id(schema)] = cached
+    return cached[1]
+
+
 def validate_form_data(schema: dict[str, Any], data: Any) -> dict[str, Any]:
     """Return the data if it satisfies the schema; else raise ``InvalidInput`` with per-field messages."""
     if not isinstance(data, dict):
@@ -72,7 +84,7 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> dict[str, Any]:
     for key in data:
         if key not in allowed:
             errors[key] = f"不允许的字段：{key}"
-    for error in Draft202012Validator(schema, format_checker=_FORMAT_CHECKER).iter_errors(data):
+    for error in _validator(schema).iter_errors(data):
         path = list(error.absolute_path)
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else ""

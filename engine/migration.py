@@ -22,7 +22,7 @@ from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engine.history import append_event
 from engine.models import Instance, ProcessVersion
 
-DESIGNER_ROLES = ("designer", "admin")
+DESIGNER_ROLES = ("designer",)
 
 
 @dataclass

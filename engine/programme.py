@@ -16,7 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.access import SYSTEM, scope_org_for
+from engine.documents import issue_pdf
 from engine.errors import InvalidInput
+from engine.mailer import queue_mail_for
 from engine.models import DocumentCounter, Instance, Notification, RoleAssignment, User, Zone
 from engine.roles import LANE_ROLES
 
@@ -116,15 +118,15 @@ def notify(
             )
         )
     for username in sorted(users):
-        context.session.add(
-            Notification(
-                username=username,
-                kind=kind,
-                message=str(message),
-                instance_id=context.instance.id,
-                created_at=context.now,
-            )
+        notification = Notification(
+            username=username,
+            kind=kind,
+            message=str(message),
+            instance_id=context.instance.id,
+            created_at=context.now,
         )
+        context.session.add(notification)
+        queue_mail_for(context.session, notification)  # sent after commit, if the user chose e-mail
     return {"notified": len(users)}
 
 
@@ -188,6 +190,7 @@ def set_zone_status(
 
 SERVICES: dict[str, Callable[..., dict[str, Any]]] = {
     "issue_approval": issue_approval,
+    "issue_pdf": issue_pdf,
     "issue_document": issue_document,
     "start_case": start_case,
     "notify": notify,

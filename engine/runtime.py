@@ -281,10 +281,11 @@ class Engine:
         pairs = [(role, org) for role, org in actor.assignments if ROLES[role].scope != "global"]
         if not pairs:
             return []
-        query = select(OpenTask).where(tuple_(OpenTask.role, OpenTask.org_code).in_(pairs))
+        # Plain rows, not ORM objects: an inbox lists many tasks and changes none of them.
+        query = select(*OpenTask.__table__.c).where(tuple_(OpenTask.role, OpenTask.org_code).in_(pairs))
         if process:
             query = query.where(OpenTask.process_id == process)
-        rows = session.scalars(query.order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.created_at))
+        rows = session.execute(query.order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.created_at))
         return [TaskView.of(r) for r in rows if r.claimed_by in (None, actor.username)]
 
     def get_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskDetail:

@@ -1,4 +1,5 @@
-"""The timer job: APScheduler runs it every few seconds, in `demozone worker` or inside the server.
+"""The timer job (and, with DEMOZONE_SMTP_URL set, the mail job): APScheduler runs them every few
+seconds, in `demozone worker` or beside the server.
 
 The job goes through the engine's command path (``fire_due_timers``), one transaction per pass, so
 it is safe to run in several processes: on PostgreSQL due cases are claimed with
@@ -16,9 +17,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from engine import AppEngine
 from engine.db import write_session
+from engine.mailer import deliver_outbox, smtp_url_from_env
 
 log = logging.getLogger(__name__)
 JOB_ID = "demozone:fire-due-timers"
+MAIL_JOB_ID = "demozone:deliver-mail"
 BATCH_SIZE = 200
 
 
@@ -57,4 +60,27 @@ def build_scheduler(engine: AppEngine, interval_seconds: float = 10, blocking: b
         max_instances=1,
         next_run_time=datetime.now(UTC),  # fire what fell due while nothing ran, at once
     )
+    smtp_url = smtp_url_from_env()
+    if smtp_url:
+        scheduler.add_job(
+            _deliver_mail,
+            "interval",
+            args=[engine, smtp_url],
+            seconds=interval_seconds,
+            id=MAIL_JOB_ID,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC),
+        )
     return scheduler
+
+
+def _deliver_mail(engine: AppEngine, smtp_url: str) -> None:
+    try:
+        sent = deliver_outbox(engine.sessions, smtp_url, engine.now())
+    except Exception:  # the outbox keeps the mail; the next pass retries
+        log.exception("mail delivery pass failed")
+        return
+    if sent:
+        log.info("%d notification e-mail(s) sent", sent)

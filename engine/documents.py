@@ -1,0 +1,277 @@
+"""Official documents (公文) of a case: render, number, store, list and re-generate them.
+
+A document is issued once per case and kind (and per 创建年度 for the annual 考核结果通知, per 文号 for the
+联合请示): issuing again returns the stored one. Its 文号 comes from the case data when the process already
+numbered it (the 批复's approval_no, the 联合请示's own 文号, the 撤销 notice's number); otherwise it is the
+next number of the issuing body's series for the year, taken from the locked counter row in the same
+transaction, so a rolled-back issue leaves no gap and two concurrent issues never share a number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.access import Actor, check_may_read
+from engine.document_kinds import KINDS, Kind
+from engine.errors import Conflict, InvalidInput, NotFound
+from engine.gongwen import GongWen, render_pdf
+from engine.history import append_event
+from engine.models import Document, DocumentCounter, Instance
+from engine.views import jsonable
+
+if TYPE_CHECKING:
+    from engine.programme import ServiceContext
+    from engine.runtime import Engine
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # a 成文日期 is the date in Liaoning, not in UTC
+DOCUMENT_KINDS = tuple(KINDS)
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A stored document without its bytes: what a case page lists."""
+
+    id: uuid.UUID
+    instance_id: uuid.UUID
+    kind: str
+    issuer: str
+    document_no: str
+    title: str
+    issued_on: date
+    sha256: str
+    size: int
+    created_at: datetime
+    filename: str
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentInfo:
+        return cls(
+            document.id,
+            document.instance_id,
+            document.kind,
+            document.issuer,
+            document.document_no,
+            document.title,
+            date.fromisoformat(document.source["issued_on"]),
+            document.sha256,
+            len(document.content),
+            document.created_at,
+            download_name(document),
+        )
+
+
+@dataclass(frozen=True)
+class RegenerateResult:
+    kind: str
+    document_no: str
+    status: str  # issued | unchanged | differs
+
+
+def download_name(document: Document) -> str:
+    """A file name for the download: 文号 and title, without characters file systems refuse."""
+    name = f"{document.document_no} {document.title}.pdf"
+    return "".join("_" if ch in '\\/:*?"<>|' else ch for ch in name)
+
+
+def _kind(kind: str) -> Kind:
+    if kind not in KINDS:
+        raise InvalidInput(f"unknown document kind {kind!r}", {"kind": f"one of {', '.join(KINDS)}"})
+    return KINDS[kind]
+
+
+def _compose(spec: Kind, data: dict[str, Any], issued_on: date, document_no: str) -> GongWen:
+    try:
+        return spec.build(data, issued_on, document_no)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # Case data that does not have the shape a builder reads (a number as text, a list as a dict …).
+        raise InvalidInput(f"the case data does not fit a {spec.name}: {exc!r}", {"kind": spec.name}) from exc
+
+
+def render_document(kind: str, case_data: dict[str, Any], issued_on: date, document_no: str) -> bytes:
+    """The PDF of one document; the same arguments always give the same bytes."""
+    spec = _kind(kind)
+    return render_pdf(_compose(spec, case_data, issued_on, document_no))
+
+
+def local_date(now: datetime) -> date:
+    return now.astimezone(LOCAL_TZ).date()
+
+
+def _next_number(session: Session, prefix: str, year: int) -> int:
+    # programme registers issue_pdf in its SERVICES, so it is imported here rather than at module level.
+    from engine.programme import next_document_number
+
+    exists = session.scalar(
+        select(DocumentCounter.prefix).where(DocumentCounter.prefix == prefix, DocumentCounter.year == year)
+    )
+    if exists is None:
+        # The first number of a year: two issuers may both find no row. Create it in a savepoint; the loser
+        # waits for the winner's commit, gets a unique violation, and then locks the winner's row.
+        try:
+            with session.begin_nested():
+                session.add(DocumentCounter(prefix=prefix, year=year, last_number=0))
+        except IntegrityError:
+            pass
+    return next_document_number(session, prefix, year)
+
+
+def _find(session: Session, instance_id: uuid.UUID, kind: str, variant: str) -> Document | None:
+    rows = session.scalars(
+        select(Document).where(Document.instance_id == instance_id, Document.kind == kind).order_by(Document.created_at)
+    )
+    return next((d for d in rows if d.source.get("variant", "") == variant), None)
+
+
+def issue_document_pdf(
+    session: Session, instance: Instance, kind: str, now: datetime, data: dict[str, Any] | None = None
+) -> Document:
+    """Issue (or return the already issued) document ``kind`` of the case, from ``data`` or its final data."""
+    spec = _kind(kind)
+    if data is None:
+        if instance.result is None:
+            raise InvalidInput(f"case {instance.id} is still running: pass its current data")
+        data = instance.result
+    data = jsonable(data)
+    try:
+        variant = spec.variant(data) if spec.applies(data) else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"the case data does not fit a {kind}: {exc!r}", {"kind": kind}) from exc
+    if variant is None:
+        raise InvalidInput(f"case {instance.id} has no data for a {kind} yet", {"kind": kind})
+    # Serialise issuing per case (PostgreSQL), so two concurrent calls cannot both find nothing and issue twice.
+    session.execute(select(Instance.id).where(Instance.id == instance.id).with_for_update())
+    existing = _find(session, instance.id, kind, variant)
+    if existing is not None:
+        return existing
+    in_data = spec.date_in_data(data)
+    issued_on = date.fromisoformat(str(in_data)[:10]) if in_data else local_date(now)
+    issuer = spec.issuer(data)
+    document_no = spec.number_in_data(data)
+    if not document_no:
+        prefix = spec.prefix(data)
+        document_no = f"{prefix}〔{issued_on.year}〕{_next_number(session, prefix, issued_on.year)}号"
+    taken = session.scalar(
+        select(Document.instance_id).where(Document.issuer == issuer, Document.document_no == document_no)
+    )
+    if taken is not None:
+        raise Conflict(f"{issuer} already issued {document_no} (case {taken})", {"document_no": document_no})
+    gongwen = _compose(spec, data, issued_on, document_no)
+    content = render_pdf(gongwen)
+    document = Document(
+        id=uuid.uuid4(),
+        instance_id=instance.id,
+        kind=kind,
+        issuer=issuer,
+        document_no=document_no,
+        title=gongwen.title,
+        content=content,
+        sha256=hashlib.sha256(content).hexdigest(),
+        source={"issued_on": issued_on.isoformat(), "variant": variant, "data": data},
+        created_at=now,
+    )
+    session.add(document)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"{issuer} already issued {document_no}", {"document_no": document_no}) from exc
+    return document
+
+
+def issue_pdf(context: ServiceContext, task_data: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Service operation ``issue_pdf``: issue document ``kind`` from the task's data, in the command's transaction."""
+    document = issue_document_pdf(context.session, context.instance, kind, context.now, data=task_data)
+    return {"document_id": str(document.id), "document_no": document.document_no, "sha256": document.sha256}
+
+
+def _readable_instance(session: Session, actor: Actor, instance_id: uuid.UUID) -> Instance:
+    instance = session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound(f"instance {instance_id} not found")
+    check_may_read(session, actor, instance)
+    return instance
+
+
+def list_documents(session: Session, actor: Actor, instance_id: uuid.UUID) -> list[DocumentInfo]:
+    """The case's documents in issue order, for whoever may read the case."""
+    _readable_instance(session, actor, instance_id)
+    rows = session.scalars(select(Document).where(Document.instance_id == instance_id))
+    # Issue order; documents issued by one command follow the order of the process (请示, 意见表, 批复, …).
+    ordered = sorted(rows, key=lambda d: (d.created_at, DOCUMENT_KINDS.index(d.kind), d.source.get("variant", "")))
+    return [DocumentInfo.of(d) for d in ordered]
+
+
+def get_document(session: Session, actor: Actor, document_id: uuid.UUID) -> Document:
+    """One document with its bytes; NotFound unless the actor may read its case (ids cannot be probed)."""
+    document = session.get(Document, document_id)
+    if document is None:
+        raise NotFound(f"document {document_id} not found")
+    instance = session.get(Instance, document.instance_id)
+    try:
+        check_may_read(session, actor, instance)
+    except NotFound:
+        raise NotFound(f"document {document_id} not found") from None
+    return document
+
+
+def rerender(document: Document) -> bytes:
+    """Render a stored document again from the data it was generated from."""
+    source = document.source
+    return render_document(document.kind, source["data"], date.fromisoformat(source["issued_on"]), document.document_no)
+
+
+def _variants(kind: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The data of each document of ``kind`` a case holds: one per recorded 创建年度 for the 考核结果通知."""
+    if kind != "考核结果通知" or not data.get("year_results"):
+        return [data] if KINDS[kind].applies(data) else []
+    from engine.programme import add_years  # see _next_number on the import cycle
+
+    variants = []
+    for result in data["year_results"]:
+        year = int(result["year"])
+        entry = {**data, "term_year": year, "year_grade": result.get("grade"), "year_score": result.get("score")}
+        entry["year_failed"] = result.get("failed")
+        if data.get("term_start"):
+            entry["year_start"] = add_years(data["term_start"], year - 1)
+            entry["year_end"] = add_years(data["term_start"], year)
+        variants.append(entry)
+    return variants
+
+
+def regenerate_documents(
+    engine: Engine, session: Session, actor: Actor, instance_id: uuid.UUID
+) -> list[RegenerateResult]:
+    """For the CLI: issue the documents a case's data calls for and check the stored ones re-render identically.
+
+    A stored document is never replaced (an issued 公文 does not change); ``differs`` reports one whose
+    re-rendering no longer matches its SHA-256, e.g. after a layout change.
+    """
+    data = engine.get_instance(session, actor, instance_id).data  # checks that the actor may read the case
+    instance = session.get(Instance, instance_id)
+    results = []
+    for kind, spec in KINDS.items():
+        for entry in _variants(kind, data):
+            existing = _find(session, instance_id, kind, spec.variant(entry))
+            if existing is not None:
+                same = hashlib.sha256(rerender(existing)).hexdigest() == existing.sha256
+                results.append(RegenerateResult(kind, existing.document_no, "unchanged" if same else "differs"))
+                continue
+            document = issue_document_pdf(session, instance, kind, engine.now(), data=entry)
+            append_event(
+                session,
+                instance,
+                at=engine.now(),
+                actor=actor.username,
+                command="document",
+                payload={"kind": kind, "document_no": document.document_no, "sha256": document.sha256},
+            )
+            results.append(RegenerateResult(kind, document.document_no, "issued"))
+    return results
