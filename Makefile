@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT ?= 5000
 # bpmn-js (npm, pinned in web/package-lock.json) is installed into web/node_modules and its viewer
-# copied to web/static/vendor/; both are git-ignored.
+# (case pages) and modeler (designer pages) copied to web/static/vendor/; both are git-ignored.
 VIEWER := web/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js
+MODELER := web/static/vendor/bpmn-js/bpmn-modeler.production.min.js
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard web/translations/*/LC_MESSAGES/messages.po))
 
 .PHONY: run test lint bench setup database translations
@@ -18,19 +19,21 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-$(VIEWER): web/package.json web/package-lock.json
+$(VIEWER) $(MODELER) &: web/package.json web/package-lock.json
 	@if command -v npm >/dev/null; then \
 		cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && cd .. && \
 		mkdir -p $(dir $(VIEWER)) && \
 		cp web/node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js \
+		   web/node_modules/bpmn-js/dist/bpmn-modeler.production.min.js \
 		   web/node_modules/bpmn-js/dist/assets/diagram-js.css \
-		   web/node_modules/bpmn-js/dist/assets/bpmn-js.css $(dir $(VIEWER)); \
-	else echo "setup: npm not found; case pages will show no BPMN diagram"; fi
+		   web/node_modules/bpmn-js/dist/assets/bpmn-js.css \
+		   web/node_modules/bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css $(dir $(VIEWER)); \
+	else echo "setup: npm not found; case pages will show no BPMN diagram and designers no modeler"; fi
 
 web/translations/%/LC_MESSAGES/messages.mo: web/translations/%/LC_MESSAGES/messages.po $(STAMP)
 	$(BIN)/pybabel compile --use-fuzzy -d web/translations -l $* -i $< -o $@
 
-setup: $(STAMP) $(VIEWER) $(CATALOGS)
+setup: $(STAMP) $(VIEWER) $(MODELER) $(CATALOGS)
 
 # After changing UI strings: re-extract them and merge into the zh/en catalogs, then translate.
 translations: setup

@@ -74,4 +74,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     for blueprint in (auth.bp, inbox.bp, tasks.bp, cases.bp, api.bp):
         app.register_blueprint(blueprint)
+    from web import designer, designer_forms, designer_migrate
+
+    for blueprint in (designer.bp, designer_forms.bp, designer_migrate.bp):
+        app.register_blueprint(blueprint)
+    from web import audit, notifications, overview
+
+    for blueprint in (audit.bp, overview.bp, notifications.bp):
+        app.register_blueprint(blueprint)
+    from web import ops
+
+    app.register_blueprint(ops.bp)
     return app

@@ -9,7 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import (
@@ -108,7 +112,48 @@ def _unexpected(exc: Exception) -> Any:
     return json_error(500, "internal_error") if wants_json() else render_error(500, "internal_error")
 
 
+# The database is down, restarting or out of connections: a 503 that says so, never a 500. A lost race
+# that surfaces only at commit (SQLite "locked", PostgreSQL deadlock/serialization) is a 409 conflict,
+# as the engine maps it at flush time. The page is built without templates or the database.
+DATABASE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
+DATABASE_RETRY_AFTER = 30
+DATABASE_UNAVAILABLE_TITLE = _l("Service temporarily unavailable")
+DATABASE_UNAVAILABLE = _l(
+    "The database cannot be reached at the moment. Please try again in a few minutes. "
+    "If you had just submitted something, check afterwards whether it was saved."
+)
+DATABASE_PAGE = (
+    "<!doctype html><html lang={lang}><meta charset=utf-8><title>503 {title}</title>"
+    "<h1>503 {title}</h1><p>{message}</p><p><a href=/>{home}</a></p></html>"
+)
+
+
+def is_lost_race(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    return "locked" in str(orig) or getattr(orig, "sqlstate", None) in ("40P01", "40001")
+
+
+def _database_error(exc: Exception) -> Any:
+    if is_lost_race(exc):
+        return engine_error_response(Conflict("lost a race at commit"))
+    current_app.logger.error("database unavailable on %s %s: %s", request.method, request.path, exc)
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
+    if wants_json():
+        response = json_error(503, "database_unavailable", str(DATABASE_UNAVAILABLE))
+        response.headers.update(headers)
+        return response
+    page = DATABASE_PAGE.format(
+        lang=escape(str(get_locale() or "zh")),
+        title=escape(str(DATABASE_UNAVAILABLE_TITLE)),
+        message=escape(str(DATABASE_UNAVAILABLE)),
+        home=escape(str(_l("Back to my tasks"))),
+    )
+    return page, 503, {**headers, "Content-Type": "text/html; charset=utf-8"}
+
+
 def init_app(app: Flask) -> None:
+    for database_error in DATABASE_ERRORS:
+        app.register_error_handler(database_error, _database_error)
     app.register_error_handler(EngineError, engine_error_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
