@@ -49,6 +49,8 @@ COMMAND_LABELS = {
     "comment": _l("Comment"),
     "attachment": _l("Attachment uploaded"),
     "timer": _l("Timer fired"),
+    "migrate": _l("Moved to another process version"),
+    "document": _l("Document issued"),
 }
 URGENCY_LABELS = {"平件": _l("Normal"), "加急": _l("Urgent"), "特急": _l("Extra urgent")}
 STATUS_LABELS = {
