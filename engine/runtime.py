@@ -190,33 +190,21 @@ class Engine:
         raise PermissionDenied(f"{actor.username} may not start {version.process_id} for {scope.county_code}")
 
     def claim_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskView:
+        """签收: the task is then the actor's alone until completed or given back."""
         row = self.find_open_task(session, task_id)
         check_may_act(actor, row)
-        instance = session.get(Instance, row.instance_id)
-        row.claimed_by = actor.username
-        self._touch(instance)
-        append_event(
-            session,
-            instance,
-            at=self.now(),
-            actor=actor.username,
-            role=row.role,
-            org_code=row.org_code,
-            command="claim",
-            task_id=row.id,
-            bpmn_id=row.bpmn_id,
-            payload={},
-        )
-        self.flush_command(session)
-        return TaskView.of(row)
+        return self._set_claim(session, actor, row, actor.username, "claim")
 
     def unclaim_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskView:
         row = self.find_open_task(session, task_id)
         if row.claimed_by != actor.username:
             raise PermissionDenied(f"task {task_id} is not claimed by {actor.username}")
+        return self._set_claim(session, actor, row, None, "unclaim")
+
+    def _set_claim(self, session: Session, actor: Actor, row: OpenTask, claimer: str | None, command: str) -> TaskView:
         instance = session.get(Instance, row.instance_id)
-        row.claimed_by = None
-        self._touch(instance)
+        row.claimed_by = claimer
+        self._touch(instance)  # a claim changes the case's revision, so a concurrent claim loses cleanly
         append_event(
             session,
             instance,
@@ -224,7 +212,7 @@ class Engine:
             actor=actor.username,
             role=row.role,
             org_code=row.org_code,
-            command="unclaim",
+            command=command,
             task_id=row.id,
             bpmn_id=row.bpmn_id,
             payload={},
