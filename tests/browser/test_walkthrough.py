@@ -359,4 +359,4 @@ def walk(people: People, artifacts: Path) -> None:
     expect(diagram.locator(".dz-active")).to_have_count(0)
     page.screenshot(path=str(artifacts / "case-page.png"), full_page=True)
     approval = page.get_by_text(APPROVAL_NO).first
-    expect(approval, f"the 批复 number {APPROVAL_NO} should be on the case page").to_be_visible(timeout=2_000)
+    expect(approval, f"the 批复 number {APPROVAL_NO} should be on the case page").to_be_visible()
