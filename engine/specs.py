@@ -294,12 +294,10 @@ def _check_dmn_entry(input_expression: str, entry: str) -> str | None:
     return check_expression(f"({input_expression}) {entry}")
 
 
-def _parse_error_finding(exc: ValidationException, default_file: str) -> Finding:
+def _parse_error_finding(exc: ValidationException, default_file: str, rule: str = "spiffworkflow") -> Finding:
     line = exc.line_number if isinstance(exc.line_number, int) and exc.line_number else None
     message = str(exc).split(". Error is on line")[0].split("\n")[0]
-    return Finding(
-        "error", exc.file_name or default_file, line, exc.id or None, exc.name or None, "spiffworkflow", message
-    )
+    return Finding("error", exc.file_name or default_file, line, exc.id or None, exc.name or None, rule, message)
 
 
 def _source_hash(sources: dict[str, str], forms: dict[str, Any]) -> str:
@@ -329,6 +327,15 @@ def load_definitions(
         else:
             documents.append(doc)
 
+    # In order: the BPMN 2.0 XSD, the structural rules, the engine's own rules, SpiffWorkflow's parse.
+    schema_invalid = set()
+    for doc in documents:
+        if doc.kind == "bpmn":
+            try:
+                VALIDATOR.validate(doc.root, doc.path.name)
+            except ValidationException as exc:
+                findings.append(_parse_error_finding(exc, doc.path.name, rule="xsd"))
+                schema_invalid.add(doc.path.name)
     findings.extend(lint_documents((d.root, d.path.name) for d in documents if d.kind == "bpmn"))
     forms: dict[str, Any] = {}
     services = list(services)
@@ -344,6 +351,8 @@ def load_definitions(
 
     parser = SpiffBpmnParser(validator=VALIDATOR)
     for doc in documents:
+        if doc.path.name in schema_invalid:  # already reported; the parse would only repeat it
+            continue
         try:
             if doc.kind == "bpmn":
                 parser.add_bpmn_xml(doc.root, filename=doc.path.name)

@@ -161,3 +161,10 @@ def test_cli_validate_prints_one_line_per_problem_and_exits_1(workdir: Path) -> 
     assert len(problems) == 2
     assert any("mini.bpmn:" in line and "[lane-role] l1" in line for line in problems)
     assert any("[user-task-form] b" in line and "nope.json" in line for line in problems)
+
+
+def test_the_xsd_is_checked_first_and_named_by_line(workdir: Path) -> None:
+    findings = findings_for(workdir, '<bpmn:startEvent id="start"/>', '<bpmn:startEvent id="start"/><bpmn:bogus/>')
+    assert findings[0].rule == "xsd"
+    assert findings[0].file == "mini.bpmn" and findings[0].line and "bogus" in findings[0].message
+    assert [f for f in findings if f.rule == "spiffworkflow"] == [], "the parse does not repeat the XSD error"
