@@ -340,6 +340,9 @@ class Engine:
         version = self.store.version(session, instance.process_version_id)
         workflow = self.store.load(session, instance)
         task = workflow.get_task_from_id(row.id)
+        if task.state & TaskState.FINISHED_MASK:
+            # The task row was read before a concurrent command committed; the case already moved on.
+            raise Conflict(f"task {task_id} was completed by someone else at the same time")
         if task.state != TaskState.READY:
             raise TaskNotReady(f"task {task_id} is {TaskState.get_name(task.state)}")
         return row, instance, version, workflow, task
