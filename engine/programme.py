@@ -13,6 +13,8 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from engine.access import SYSTEM, scope_org_for
@@ -53,8 +55,18 @@ class ServiceContext:
 
 
 def next_document_number(session: Session, prefix: str, year: int) -> int:
-    """The next number for ``prefix`` in ``year``: no gaps, no duplicates (the row is locked)."""
-    counter = session.get(DocumentCounter, (prefix, year), with_for_update=True)
+    """The next number for ``prefix`` in ``year``: no gaps, no duplicates (the row is locked).
+
+    The year's counter row is created with INSERT … ON CONFLICT DO NOTHING, so two first numbers of a
+    year taken at once queue on the row lock instead of one failing on the primary key.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}.get(dialect)
+    if insert is not None:
+        session.execute(
+            insert(DocumentCounter).values(prefix=prefix, year=year, last_number=0).on_conflict_do_nothing()
+        )
+    counter = session.get(DocumentCounter, (prefix, year), with_for_update=True, populate_existing=True)
     if counter is None:
         counter = DocumentCounter(prefix=prefix, year=year, last_number=0)
         session.add(counter)
