@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -40,6 +42,19 @@ def _city_prefix(data: dict[str, Any]) -> str:
     return f"{city[:2] if city.startswith('辽') else city[:1]}科协发"  # 沈科协发; 辽阳 keeps both characters
 
 
+def _joint_issuer(data: dict[str, Any]) -> str:
+    # 市科协 types the 联合请示's 文号 from its own series, which the platform does not keep: two counties'
+    # requests may carry the same number, so the series is told apart per county (Document.issuer is unique
+    # with the 文号).
+    return f"{county_bodies(data)[0]}（{data.get('county_name', '')}）"[:64]
+
+
+def _evaluation_round(data: dict[str, Any]) -> str:
+    # A 退回补充 sends the case through a second round of evaluations, which gets its own 意见表.
+    sheets = json.dumps(data.get("evaluations"), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(sheets.encode()).hexdigest()[:12]
+
+
 def _approval(data: dict[str, Any]) -> dict[str, Any]:
     return data.get("approval") if isinstance(data.get("approval"), dict) else {}
 
@@ -51,7 +66,7 @@ KINDS: dict[str, Kind] = {
             "联合请示",
             joint_request,
             applies=lambda d: bool(d.get("joint_title") and d.get("joint_body")),
-            issuer=lambda d: county_bodies(d)[0],
+            issuer=_joint_issuer,
             prefix=_city_prefix,
             number_in_data=lambda d: d.get("joint_document_no"),
             date_in_data=lambda d: d.get("joint_date"),
@@ -62,6 +77,7 @@ KINDS: dict[str, Kind] = {
             evaluation_form,
             applies=lambda d: bool(d.get("evaluations")),
             prefix=lambda d: FORM_PREFIX,
+            variant=_evaluation_round,
         ),
         Kind(
             "批复",

@@ -68,6 +68,21 @@ class DocumentInfo:
             download_name(document),
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of the API's document list."""
+        return {
+            "id": str(self.id),
+            "instance": str(self.instance_id),
+            "kind": self.kind,
+            "issuer": self.issuer,
+            "document_no": self.document_no,
+            "title": self.title,
+            "issued_on": self.issued_on.isoformat(),
+            "sha256": self.sha256,
+            "size": self.size,
+            "filename": self.filename,
+        }
+
 
 @dataclass(frozen=True)
 class RegenerateResult:

@@ -14,11 +14,12 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import BadRequest
 
-from engine import inbox
+from engine import documents, inbox
 from engine.access import Actor
 from engine.clock import as_utc
 from engine.errors import InvalidInput
 from engine.models import HistoryEvent
+from web.cases import document_response
 from web.db import get_engine, get_session, write
 from web.errors import json_error
 from web.extensions import csrf
@@ -196,3 +197,16 @@ def get_instance(instance_id: uuid.UUID):  # noqa: ANN201
 def history(instance_id: uuid.UUID):  # noqa: ANN201
     events = get_engine().history(get_session(), _actor(), instance_id)
     return jsonify({"items": [event_dict(e) for e in events]})
+
+
+@bp.route("/instances/<uuid:instance_id>/documents")
+@token_required
+def list_documents(instance_id: uuid.UUID):  # noqa: ANN201
+    items = documents.list_documents(get_session(), _actor(), instance_id)
+    return jsonify({"items": [d.to_dict() for d in items]})
+
+
+@bp.route("/documents/<uuid:document_id>")
+@token_required
+def get_document(document_id: uuid.UUID):  # noqa: ANN201
+    return document_response(document_id, _actor())

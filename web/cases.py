@@ -1,9 +1,10 @@
 """Blueprint ``cases``: the case page (header, timeline, 案卷, BPMN diagram with progress), starting a
-case (发起), comments (意见) and attachments (附件) of a case. What the page shows of the history is
-built in ``web.timeline``.
+case (发起), comments (意见), attachments (附件) and official documents (公文) of a case. What the page
+shows of the history is built in ``web.timeline``.
 
 Permissions are the engine's: a case page is ``Engine.get_instance`` (a case outside the reader's
-scope does not exist for them), attachments are served by ``casefile.get_attachment``.
+scope does not exist for them), attachments are served by ``casefile.get_attachment`` and documents by
+``documents.get_document``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from engine import casefile, inbox
+from engine import casefile, documents, inbox
 from engine.access import Actor, check_may_read
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import Attachment, Instance, ProcessVersion
@@ -54,6 +55,7 @@ def show(instance_id: uuid.UUID):  # noqa: ANN201
     active = sorted({t.step for t in view.open_tasks})
     attachments = casefile.list_attachments(engine, session, actor, instance_id)
     comments = casefile.list_comments(engine, session, actor, instance_id)
+    official_documents = documents.list_documents(session, actor, instance_id)
     return render_template(
         "cases/show.html",
         case=header,
@@ -63,6 +65,7 @@ def show(instance_id: uuid.UUID):  # noqa: ANN201
         dossier=dossier(events, version, header.process),
         comments=comments,
         attachments=attachments,
+        documents=official_documents,
         files=attachment_index(attachments),
         people=display_names({c.author for c in comments}),
         diagram={"completed": completed, "active": active, "url": url_for("cases.diagram", instance_id=instance_id)},
@@ -194,14 +197,32 @@ def upload(instance_id: uuid.UUID):  # noqa: ANN201
     return redirect(_back(instance_id))
 
 
+def _content_disposition(disposition: str, filename: str) -> str:
+    """A header every browser reads: an ASCII fallback, and the UTF-8 name (RFC 6266 / RFC 5987)."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def document_response(document_id: uuid.UUID, actor: Actor) -> Response:
+    """The PDF of an official document, shown in the browser; 404 for anyone who may not read its case."""
+    document = documents.get_document(get_session(), actor, document_id)
+    response = Response(document.content, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = _content_disposition("inline", documents.download_name(document))
+    response.headers["X-Document-SHA256"] = document.sha256
+    return response
+
+
+@bp.route("/documents/<uuid:document_id>")
+@login_required
+def document(document_id: uuid.UUID):  # noqa: ANN201
+    return document_response(document_id, current_actor())
+
+
 @bp.route("/attachments/<uuid:attachment_id>")
 @login_required
 def download(attachment_id: uuid.UUID):  # noqa: ANN201
     attachment = casefile.get_attachment(get_engine(), get_session(), current_actor(), attachment_id)
     response = Response(attachment.content, mimetype=attachment.content_type)
-    ascii_name = attachment.filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(attachment.filename)}"
-    )
+    response.headers["Content-Disposition"] = _content_disposition("attachment", attachment.filename)
     response.headers["X-Attachment-SHA256"] = attachment.sha256
     return response

@@ -141,6 +141,22 @@ SCHEMAS: dict[str, Any] = {
             "hash": {"type": "string", "description": "SHA-256 chaining this event to the previous one"},
         },
     },
+    "Document": {
+        "type": "object",
+        "required": ["id", "instance", "kind", "document_no", "title", "issued_on", "sha256", "size"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "instance": {"type": "string", "format": "uuid"},
+            "kind": {"type": "string", "enum": ["联合请示", "考察评估意见表", "批复", "考核结果通知", "撤销通知"]},
+            "issuer": {"type": "string", "description": "the body whose series numbers it"},
+            "document_no": {"type": "string", "examples": ["辽科协发〔2026〕1号"]},
+            "title": {"type": "string"},
+            "issued_on": {"type": "string", "format": "date", "description": "成文日期"},
+            "sha256": {"type": "string", "description": "SHA-256 of the PDF"},
+            "size": {"type": "integer", "minimum": 0},
+            "filename": {"type": "string"},
+        },
+    },
     "CompleteRequest": {
         "type": "object",
         "additionalProperties": False,
@@ -269,6 +285,36 @@ def openapi_document() -> dict[str, Any]:
                             },
                             "Events, oldest first",
                         ),
+                        **_errors(401, 404),
+                    },
+                }
+            },
+            "/api/v1/instances/{instance_id}/documents": {
+                "get": {
+                    "summary": "The case's official documents (公文), in issue order",
+                    "parameters": [_uuid_param("instance_id", "case id")],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["items"],
+                                "properties": {"items": {"type": "array", "items": _ref("Document")}},
+                            },
+                            "Documents without their bytes",
+                        ),
+                        **_errors(401, 404),
+                    },
+                }
+            },
+            "/api/v1/documents/{document_id}": {
+                "get": {
+                    "summary": "The PDF of an official document (GB/T 9704 layout)",
+                    "parameters": [_uuid_param("document_id", "document id")],
+                    "responses": {
+                        "200": {
+                            "description": "The PDF, inline, with a UTF-8 file name; X-Document-SHA256 is its hash",
+                            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+                        },
                         **_errors(401, 404),
                     },
                 }

@@ -209,23 +209,22 @@ def test_documents_are_numbered_stored_listed_and_issued_once(scenario: Scenario
             get_document(session, load_actor(session, "province_office"), uuid.uuid4())
 
 
-def test_the_service_operation_and_the_cli_helper(scenario: Scenario) -> None:
+def test_the_process_issues_its_documents_and_the_cli_helper_finds_them_unchanged(scenario: Scenario) -> None:
     engine = scenario.engine
     view = drive_to_approval(scenario)
+    calls = [c for e in scenario.history() for c in e.payload.get("services", []) if c["operation"] == "issue_pdf"]
+    assert [c["params"]["kind"] for c in calls] == ["联合请示", "考察评估意见表", "批复"]
     with write_session(engine.sessions) as session:
         instance = session.get(Instance, view.id)
         context = ServiceContext(session, engine.now(), instance, engine)
-        result = issue_pdf(context, view.data, kind="批复")
+        result = issue_pdf(context, view.data, kind="批复")  # issuing again returns the stored one
+    assert result == calls[2]["result"] == view.data["approval_document"]
     assert result["document_no"] == view.data["approval"]["approval_no"]
     with write_session(engine.sessions) as session:
         outcome = regenerate_documents(engine, session, load_actor(session, "province_office"), view.id)
     statuses = [(r.kind, r.status) for r in outcome]
-    assert statuses == [("联合请示", "issued"), ("考察评估意见表", "issued"), ("批复", "unchanged")]
-    with write_session(engine.sessions) as session:
-        outcome = regenerate_documents(engine, session, load_actor(session, "province_office"), view.id)
-    assert {r.status for r in outcome} == {"unchanged"}
-    document_events = [e for e in scenario.history() if e.command == "document"]
-    assert [e.payload["kind"] for e in document_events] == ["联合请示", "考察评估意见表"]
+    assert statuses == [("联合请示", "unchanged"), ("考察评估意见表", "unchanged"), ("批复", "unchanged")]
+    assert not [e for e in scenario.history() if e.command == "document"]
 
 
 def _started_cases(engine: AppEngine) -> list[uuid.UUID]:

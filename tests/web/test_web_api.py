@@ -176,7 +176,9 @@ def test_openapi_document(world: World) -> None:
     ):
         assert path in paths
     rules = {
-        r.rule.replace("<uuid:task_id>", "{task_id}").replace("<uuid:instance_id>", "{instance_id}")
+        r.rule.replace("<uuid:task_id>", "{task_id}")
+        .replace("<uuid:instance_id>", "{instance_id}")
+        .replace("<uuid:document_id>", "{document_id}")
         for r in world.app.url_map.iter_rules()
         if r.rule.startswith("/api/")
     }
