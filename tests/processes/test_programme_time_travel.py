@@ -18,7 +18,7 @@ from engine import AppEngine, Settings, build_engine
 from engine.access import load_actor
 from engine.audit import verify_history
 from engine.db import read_session, write_session
-from engine.models import Instance, Notification
+from engine.models import Document, Instance, Notification
 from engine.overview import build_overview
 from engine.replay import replay_instance
 from engine.runtime import InstanceView, TaskView
@@ -204,6 +204,26 @@ def test_three_years_of_the_programme(programme: Programme) -> None:
         )
         assert (revoked.status, revoked.outcome) == ("completed", "已撤销")
         assert revoked.result["revocation"]["document_no"].startswith("辽科协发〔2028〕")
+        documents = {
+            (county, kind, document.source.get("variant", "")): document
+            for county, kind, document in session.execute(
+                select(Instance.county_code, Document.kind, Document)
+                .join(Instance, Document.instance_id == Instance.id)
+                .where(Instance.process_id == "zone_term")
+            ).tuples()
+        }
+        assert sorted((county, kind, variant) for county, kind, variant in documents) == [
+            (faku, "撤销通知", ""),
+            (faku, "考核结果通知", "第1年度"),
+            (faku, "考核结果通知", "第2年度"),
+            (xinmin, "考核结果通知", "第1年度"),
+            (xinmin, "考核结果通知", "第2年度"),
+            (xinmin, "考核结果通知", "第3年度"),
+        ]
+        assert documents[(faku, "撤销通知", "")].document_no == revoked.result["revocation"]["document_no"]
+        assert revoked.result["revocation_document"]["sha256"] == documents[(faku, "撤销通知", "")].sha256
+        numbers = [d.document_no for d in documents.values()]
+        assert len(set(numbers)) == len(numbers) and all(n.startswith("辽科协发〔") for n in numbers)
 
         assert verify_history(session).ok
         for case_id in session.scalars(select(Instance.id)):

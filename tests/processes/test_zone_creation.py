@@ -5,11 +5,15 @@ Each test acts as the real demo users of 沈阳市 / 新民市 (210181), the pro
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 
+from engine.db import read_session
 from engine.errors import InvalidInput, NotFound, PermissionDenied
+from engine.models import Document
 from tests.support.scenario import Scenario
 from tests.support.zone import FAIR, GOOD, NO_VETO, evaluate, fill, start, through_joint_request
 
@@ -53,6 +57,49 @@ def test_a_county_is_recommended_evaluated_and_approved(scenario: Scenario) -> N
     ):
         assert step in path, step
     assert path.index("compute_scores") < path.index("recommendation") < path.index("issue_approval_task")
+
+
+def issued(case: Scenario) -> list[tuple[str, str]]:
+    """The case's documents as (kind, 文号), in issue order; each stored with the SHA-256 of its bytes."""
+    with read_session(case.engine.sessions) as session:
+        rows = session.scalars(
+            select(Document).where(Document.instance_id == case.instance_id).order_by(Document.created_at)
+        ).all()
+    for row in rows:
+        assert row.content.startswith(b"%PDF") and row.sha256 == hashlib.sha256(row.content).hexdigest()
+    return [(row.kind, row.document_no) for row in rows]
+
+
+def test_each_document_is_issued_by_the_step_that_produces_it(scenario: Scenario) -> None:
+    start(scenario)
+    scenario.complete("shenyang_sa", "recommend", fill("recommend"))
+    scenario.complete("shenyang_talent", "talent_cosign", fill("talent_cosign", talent_decision="同意"))
+    scenario.complete("xinmin_party", "research_report", fill("research_report"))
+    scenario.complete("shenyang_org", "org_consent", fill("org_consent", consent_decision="同意"))
+    scenario.complete("shenyang_sa", "joint_request", fill("joint_request", joint_document_no="沈科协发〔2026〕8号"))
+    assert issued(scenario) == []  # drafted, not yet co-signed
+    scenario.complete("xinmin_gov", "joint_cosign", fill("joint_cosign", cosign_decision="同意"))
+    assert issued(scenario) == [("联合请示", "沈科协发〔2026〕8号")]
+    evaluate(scenario, {"S001": FAIR, "S002": FAIR})
+    assert issued(scenario)[1:] == [("考察评估意见表", "辽科协评〔2026〕1号")]
+    # 退回补充: a redrafted request with a new 文号 and a second round of evaluations are new documents.
+    scenario.return_task("province_office", "province_decision", "请补充县级配套经费承诺")
+    scenario.complete("shenyang_sa", "joint_request", fill("joint_request", joint_document_no="沈科协发〔2026〕11号"))
+    scenario.complete("xinmin_gov", "joint_cosign", fill("joint_cosign", cosign_decision="同意"))
+    evaluate(scenario, {"S001": GOOD, "S002": GOOD})
+    view = scenario.complete(
+        "province_office", "province_decision", fill("province_decision", province_decision="批准")
+    )
+    assert issued(scenario) == [
+        ("联合请示", "沈科协发〔2026〕8号"),
+        ("考察评估意见表", "辽科协评〔2026〕1号"),
+        ("联合请示", "沈科协发〔2026〕11号"),
+        ("考察评估意见表", "辽科协评〔2026〕2号"),
+        ("批复", "辽科协发〔2026〕1号"),
+    ]
+    assert view.data["approval_document"]["document_no"] == view.data["approval"]["approval_no"]
+    services = [c for e in scenario.history() for c in e.payload.get("services", []) if c["operation"] == "issue_pdf"]
+    assert [c["result"]["document_no"] for c in services] == [number for _kind, number in issued(scenario)]
 
 
 def test_every_return_loops_back_to_the_right_step(scenario: Scenario) -> None:
