@@ -405,7 +405,9 @@ class RawDriver:
             if getattr(s, "operation_name", None)
         }
         services = {name: fake_service for name in operations}  # any other operation the model calls
-        self.script_engine = ScriptEngine(services={**services, "issue_approval": fake_issue_approval})
+        self.script_engine = ScriptEngine(
+            services={**services, "issue_approval": fake_issue_approval, "issue_pdf": fake_issue_pdf}
+        )
         self.store: dict[int, str] = {}
 
     def start(self, case: Case) -> float:
@@ -473,6 +475,14 @@ def fake_issue_approval(data: dict[str, Any], term_years: int = 3) -> dict[str, 
         "term_start": TODAY.isoformat(),
         "term_end": TODAY.replace(year=TODAY.year + int(term_years)).isoformat(),
     }
+
+
+def fake_issue_pdf(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The rendering work of issue_pdf (the same PDF from the task data), without numbering or storage."""
+    from engine.documents import render_document
+
+    pdf = render_document(kind, data, TODAY, "辽科协发〔2026〕1号")
+    return {"document_no": "辽科协发〔2026〕1号", "size": len(pdf)}
 
 
 class ProfiledDriver:

@@ -35,18 +35,14 @@ class Kind:
     number_in_data: Callable[[dict[str, Any]], str | None] = _none  # a 文号 the process already assigned
     date_in_data: Callable[[dict[str, Any]], Any] = _none  # a 成文日期 the process already fixed
     variant: Callable[[dict[str, Any]], str] = lambda data: ""  # several of this kind on one case
+    # The 文号 is typed by the sender from a series the platform does not keep (the city's own 发文字号), so
+    # the platform cannot promise it is unique: two cases may carry the same one, and neither may be blocked.
+    outside_series: bool = False
 
 
 def _city_prefix(data: dict[str, Any]) -> str:
     city = str(data.get("city_name", "")).removesuffix("市")
     return f"{city[:2] if city.startswith('辽') else city[:1]}科协发"  # 沈科协发; 辽阳 keeps both characters
-
-
-def _joint_issuer(data: dict[str, Any]) -> str:
-    # 市科协 types the 联合请示's 文号 from its own series, which the platform does not keep: two counties'
-    # requests may carry the same number, so the series is told apart per county (Document.issuer is unique
-    # with the 文号).
-    return f"{county_bodies(data)[0]}（{data.get('county_name', '')}）"[:64]
 
 
 def _evaluation_round(data: dict[str, Any]) -> str:
@@ -66,11 +62,12 @@ KINDS: dict[str, Kind] = {
             "联合请示",
             joint_request,
             applies=lambda d: bool(d.get("joint_title") and d.get("joint_body")),
-            issuer=_joint_issuer,
+            issuer=lambda d: county_bodies(d)[0],
             prefix=_city_prefix,
             number_in_data=lambda d: d.get("joint_document_no"),
             date_in_data=lambda d: d.get("joint_date"),
             variant=lambda d: str(d.get("joint_document_no") or ""),  # a redraft after 退回 has a new 文号
+            outside_series=True,
         ),
         Kind(
             "考察评估意见表",

@@ -170,6 +170,9 @@ def issue_document_pdf(
     in_data = spec.date_in_data(data)
     issued_on = date.fromisoformat(str(in_data)[:10]) if in_data else local_date(now)
     issuer = spec.issuer(data)
+    if spec.outside_series:
+        # Document.issuer is unique with the 文号: a number from an outside series is told apart per case.
+        issuer = f"{issuer[:44]}（案卷{instance.id.hex[:8]}）"
     document_no = spec.number_in_data(data)
     if not document_no:
         prefix = spec.prefix(data)
