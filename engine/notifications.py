@@ -24,7 +24,7 @@ PAGE_SIZE = 20
 @dataclass(frozen=True)
 class NotificationView:
     id: int
-    kind: str  # 催办 | 督办 | 通知 | 决定
+    kind: str  # 新任务 | 退回 | 催办 | 督办 | 通知 | 决定
     message: str
     instance_id: uuid.UUID | None  # the case to open, if any
     created_at: datetime

@@ -25,7 +25,7 @@ from engine.models import DocumentCounter, Instance, Notification, RoleAssignmen
 from engine.roles import LANE_ROLES
 
 APPROVAL_PREFIX = "辽科协发"
-NOTIFICATION_KINDS = ("催办", "督办", "通知", "决定")
+NOTIFICATION_KINDS = ("新任务", "退回", "催办", "督办", "通知", "决定")
 ZONE_STATUSES = ("申报中", "考察中", "已批复", "未批准", "运行中", "整改中", "已撤销", "期满通过", "期满不通过")
 RESULT_PROCESSES = ("project_matching", "service_station", "subsidy")
 ONE_RUNNING_CASE_PER_COUNTY = frozenset({"zone_creation", "zone_term"})

@@ -26,6 +26,7 @@ from engine.errors import NotFound
 from engine.models import Instance, OpenTask, ProcessVersion
 from engine.roles import LANE_ROLES
 from engine.serializer import StateSerializer
+from engine.task_notifications import notify_opened_tasks
 
 URGENCIES = ("平件", "加急", "特急")
 _PENDING_KEY = "demozone_pending_workflows"
@@ -183,6 +184,7 @@ class WorkflowStore:
                     case_title=f"{case_data.get('county_name') or task.data.get('county_name', '')} · {version.name}",
                 )
             )
+        notify_opened_tasks(session, instance, workflow, open_before=set(existing), open_now=set(ready), now=now)
 
 
 def _task_role(task: Any, props: dict[str, str]) -> str:

@@ -1,6 +1,6 @@
-"""Blueprint ``notifications``: each user's notification centre (催办, 督办, 通知, 决定), the unread count
-in the header of every page, marking read, and per-kind delivery preferences (in-app only, or in-app
-and e-mail).
+"""Blueprint ``notifications``: each user's notification centre (新任务, 退回, 催办, 督办, 通知, 决定), the
+unread count in the header of every page, marking read, and per-kind delivery preferences (in-app only,
+or in-app and e-mail).
 
 The queries are ``engine.notifications``'s, each scoped to the signed-in username: a user only ever
 sees and changes their own notifications and preferences (another user's id is ignored, not reported).
@@ -25,12 +25,21 @@ from web.security import safe_next
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 PER_PAGE = 30
 KIND_LABELS = {
+    "新任务": _l("New task"),
+    "退回": _l("Returned task"),
     "催办": _l("Reminder"),
     "督办": _l("Escalation"),
     "通知": _l("Notice"),
     "决定": _l("Decision"),
 }
-KIND_CLASSES = {"催办": "urgency-urgent", "督办": "urgency-critical", "通知": "status-running", "决定": "decision"}
+KIND_CLASSES = {
+    "新任务": "status-running",
+    "退回": "urgency-urgent",
+    "催办": "urgency-urgent",
+    "督办": "urgency-critical",
+    "通知": "status-running",
+    "决定": "decision",
+}
 
 
 # -- pages -----------------------------------------------------------------------------------------

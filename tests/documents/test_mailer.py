@@ -100,7 +100,8 @@ def test_preferences_decide_what_is_mailed(mail_users: AppEngine, smtp: tuple[st
     engine, (url, inbox) = mail_users, smtp
     now = engine.now()
     with write_session(engine.sessions) as session:
-        assert preferences(session, "shenyang_sa") == {"催办": False, "督办": False, "通知": False, "决定": False}
+        chosen = {"新任务": False, "退回": False, "催办": False, "督办": False, "通知": False, "决定": False}
+        assert preferences(session, "shenyang_sa") == chosen
         set_preference(session, "shenyang_sa", "督办", True)
         set_preference(session, "shenyang_sa", "决定", True)
         set_preference(session, "shenyang_sa", "决定", False)  # changed its mind
@@ -109,7 +110,7 @@ def test_preferences_decide_what_is_mailed(mail_users: AppEngine, smtp: tuple[st
             set_preference(session, "shenyang_sa", "广告", True)
         with pytest.raises(NotFound):
             set_preference(session, "nobody", "督办", True)
-        assert preferences(session, "shenyang_sa") == {"催办": False, "督办": True, "通知": False, "决定": False}
+        assert preferences(session, "shenyang_sa") == {**chosen, "督办": True}
         notify(session, now, "shenyang_sa", "督办", "新民市示范区第1个创建年度自评报告逾期15日仍未报送，请督促办理。")
         notify(session, now, "shenyang_sa", "通知", "in-app only")
         notify(session, now, "shenyang_sa", "决定", "in-app only as well")

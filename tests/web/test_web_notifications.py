@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from engine.db import write_session
 from engine.models import Notification, NotificationPreference
 from tests.conftest import START
-from tests.web.conftest import World, signed_in
+from tests.web.conftest import World, act, fill, open_task, signed_in
 
 MESSAGES = (  # (user, kind, message, minutes after START)
     ("xinmin_party", "催办", "调研报告即将到期，请尽快办理。", 1),
@@ -26,6 +26,7 @@ def notes(world: World) -> dict[str, int]:
     """The messages above, unread, on ``world``'s case A; returns their ids by message."""
     ids = {}
     with write_session(world.engine().sessions) as session:
+        session.execute(delete(Notification))  # the 新任务 the template's commands wrote: start from these alone
         for username, kind, message, minutes in MESSAGES:
             row = Notification(username=username, kind=kind, message=message, instance_id=world.case_a,
                                created_at=START + timedelta(minutes=minutes))
@@ -38,7 +39,7 @@ def notes(world: World) -> dict[str, int]:
 def _badge(page: str) -> str | None:
     import re
 
-    match = re.search(r'class="notify-link"[^>]*>[^<]*(?:<span class="badge overdue"[^>]*>(\d+)</span>)?</a>', page)
+    match = re.search(r'class="notify-link"[^>]*>[^<]*(?:<span class="badge unread"[^>]*>(\d+)</span>)?</a>', page)
     assert match, "no notification link in the header"
     return match.group(1)
 
@@ -91,7 +92,7 @@ def test_nobody_marks_another_users_notification(world: World, notes: dict[str, 
 def test_preferences_per_kind(world: World) -> None:
     user = signed_in(world.app, "xinmin_party")
     page = user.get("/notifications/preferences").get_data(as_text=True)
-    assert page.count('type="checkbox" name="email"') == 4 and "checked" not in page.split("<tbody>")[1]
+    assert page.count('type="checkbox" name="email"') == 6 and "checked" not in page.split("<tbody>")[1]
     assert user.post("/notifications/preferences", [("email", "催办"), ("email", "督办")]).status_code == 302
     page = user.get("/notifications/preferences").get_data(as_text=True)
     assert "通知设置已保存" in page
@@ -103,7 +104,7 @@ def test_preferences_per_kind(world: World) -> None:
                 NotificationPreference.username == "xinmin_party"
             )
         ).all()
-    assert dict(rows) == {"催办": False, "督办": False, "通知": False, "决定": True}
+    assert dict(rows) == {"新任务": False, "退回": False, "催办": False, "督办": False, "通知": False, "决定": True}
     assert user.post("/notifications/preferences", [("email", "广告")]).status_code == 400
 
 
@@ -120,3 +121,18 @@ def test_signed_out_users_are_sent_to_sign_in(shared: World) -> None:
     for url in ("/notifications/", "/notifications/preferences", "/overview", "/audit/"):
         response = client.get(url)
         assert response.status_code == 302 and response.headers["Location"].startswith("/login"), url
+
+
+def test_the_commands_new_tasks_and_returns_arrive_in_the_centre(world: World) -> None:
+    party = signed_in(world.app, "xinmin_party")
+    page = party.get("/notifications/").get_data(as_text=True)
+    assert ">新任务</span>" in page and "新民市 · 示范区创建 — 县委组织调研（办理期限 2026-04-01）" in page
+    assert f'href="/cases/{world.case_a}"' in page
+    engine = world.engine()
+    act(engine, "xinmin_party", lambda s, a: engine.complete_task(s, a, world.research_task, fill("research_report")))
+    consent = open_task(engine, world.case_a, "org_consent")
+    returned = signed_in(world.app, "shenyang_org").post(f"/tasks/{consent}/return", {"reason": "调研报告缺少人才数据"})
+    assert returned.status_code == 302
+    page = party.get("/notifications/?show=unread").get_data(as_text=True)
+    assert ">退回</span>" in page and "退回理由：调研报告缺少人才数据" in page
+    assert _badge(page) == "2"  # the first 新任务 and the 退回
