@@ -75,7 +75,8 @@ def _write_at_flush(session: Session, statement: Insert, values: dict[str, Any])
     queued = session.info.setdefault(_QUEUE_KEY, [])
     if not queued:
         event.listen(session, "after_flush", _write_queued, once=True)
-        event.listen(session, "after_rollback", _drop_queued, once=True)
+        # Any rollback, a timer pass's savepoint included, drops what its command queued.
+        event.listen(session, "after_soft_rollback", _drop_queued, once=True)
     queued.append((statement, values))
 
 
@@ -84,7 +85,7 @@ def _write_queued(session: Session, _flush_context: Any) -> None:
         session.execute(statement, values)
 
 
-def _drop_queued(session: Session) -> None:
+def _drop_queued(session: Session, _previous_transaction: Any) -> None:
     session.info.pop(_QUEUE_KEY, None)
 
 
