@@ -224,6 +224,10 @@ def test_three_years_of_the_programme(programme: Programme) -> None:
         assert revoked.result["revocation_document"]["sha256"] == documents[(faku, "撤销通知", "")].sha256
         numbers = [d.document_no for d in documents.values()]
         assert len(set(numbers)) == len(numbers) and all(n.startswith("辽科协发〔") for n in numbers)
+        decided = session.scalars(select(Notification).where(Notification.kind == "决定"))
+        decisions = {(n.username, n.message) for n in decided}
+        assert ("xinmin_office", "新民市示范区（县）创建期满验收通过。") in decisions
+        assert ("shenyang_sa", "新民市示范区（县）创建期满验收通过。") in decisions
 
         assert verify_history(session).ok
         for case_id in session.scalars(select(Instance.id)):
