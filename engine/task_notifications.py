@@ -32,6 +32,7 @@ NEW_TASK = "新任务"
 RETURNED = "退回"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # due dates are read in Liaoning
 _QUEUE_KEY = "demozone_task_notifications"
+_LISTENING_KEY = "demozone_task_notifications_listening"
 
 
 @dataclass(frozen=True)
@@ -72,16 +73,16 @@ def notify_opened_tasks(
 def _write_at_flush(session: Session, statement: Insert, values: dict[str, Any]) -> None:
     """Run ``statement`` right after the command's next flush, when its case row exists: a new case is only
     written then, and flushing it earlier would count its revision twice."""
-    queued = session.info.setdefault(_QUEUE_KEY, [])
-    if not queued:
-        event.listen(session, "after_flush", _write_queued, once=True)
+    if not session.info.get(_LISTENING_KEY):
+        session.info[_LISTENING_KEY] = True
+        event.listen(session, "after_flush", _write_queued)
         # Any rollback, a timer pass's savepoint included, drops what its command queued.
-        event.listen(session, "after_soft_rollback", _drop_queued, once=True)
-    queued.append((statement, values))
+        event.listen(session, "after_soft_rollback", _drop_queued)
+    session.info.setdefault(_QUEUE_KEY, []).append((statement, values))
 
 
 def _write_queued(session: Session, _flush_context: Any) -> None:
-    for statement, values in session.info.pop(_QUEUE_KEY, []):
+    for statement, values in session.info.pop(_QUEUE_KEY, ()):
         session.execute(statement, values)
 
 
