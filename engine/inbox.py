@@ -36,6 +36,7 @@ MAX_SEARCH_CHARS = 100
 # Display names of steps per (process id, content hash): a deployed version never changes, and the
 # hash (unlike the row id) stays right when one process serves several databases, as tests do.
 _STEP_NAMES: dict[tuple[str, str], dict[str, str]] = {}
+_START_ROLES: dict[tuple[str, str], set[str]] = {}
 
 
 @dataclass
@@ -90,6 +91,14 @@ class CaseSummary:
 
 
 @dataclass
+class DeployedProcess:
+    id: int  # of the process_version row
+    process_id: str
+    name: str
+    content_hash: str
+
+
+@dataclass
 class StartOption:
     process_id: str
     name: str
@@ -139,6 +148,17 @@ def open_tasks(
 def overdue_count(engine: Engine, session: Session, actor: Actor) -> int:
     stmt = _offered(actor)
     return 0 if stmt is None else _count(session, stmt.where(OpenTask.due_at < engine.now()))
+
+
+def open_task_counts(engine: Engine, session: Session, actor: Actor) -> tuple[int, int]:
+    """(all tasks in the actor's 待办, the overdue ones), in one statement."""
+    stmt = _offered(actor)
+    if stmt is None:
+        return 0, 0
+    offered = stmt.with_only_columns(OpenTask.due_at).subquery()
+    overdue = func.coalesce(func.sum(case((offered.c.due_at < engine.now(), 1), else_=0)), 0)
+    total, late = session.execute(select(func.count(), overdue).select_from(offered)).one()
+    return total, late
 
 
 def done_tasks(session: Session, actor: Actor, page: int = 1, per_page: int = 20) -> Page[DoneTask]:
@@ -227,42 +247,54 @@ def finished_cases(session: Session, actor: Actor, page: int = 1, per_page: int 
     return Page(items, total, page, per_page)
 
 
-def startable(engine: Engine, session: Session, actor: Actor) -> list[StartOption]:
-    """The processes the actor may start, each with the candidates the actor may start it for.
-
-    A process allowing one running case per county leaves out the candidates that have one, since
-    starting another would be refused. A process whose start event has no lane is started by the
-    system, never from here.
-    """
+def latest_versions(session: Session) -> list[DeployedProcess]:
+    """The newest deployed version of each process, by process id."""
     latest = (
         select(ProcessVersion.process_id, func.max(ProcessVersion.version).label("version"))
         .group_by(ProcessVersion.process_id)
         .subquery()
     )
-    versions = session.execute(
-        select(ProcessVersion.id, ProcessVersion.process_id, ProcessVersion.name)
+    rows = session.execute(
+        select(ProcessVersion.id, ProcessVersion.process_id, ProcessVersion.name, ProcessVersion.content_hash)
         .join(
             latest,
             (ProcessVersion.process_id == latest.c.process_id) & (ProcessVersion.version == latest.c.version),
         )
         .order_by(ProcessVersion.process_id)
-    ).all()
+    )
+    return [DeployedProcess(*row) for row in rows]
+
+
+def startable(
+    engine: Engine, session: Session, actor: Actor, versions: list[DeployedProcess] | None = None
+) -> list[StartOption]:
+    """The processes the actor may start, each with the candidates the actor may start it for.
+
+    A process allowing one running case per county leaves out the candidates that have one, since
+    starting another would be refused. A process whose start event has no lane is started by the
+    system, never from here. ``versions`` is ``latest_versions()`` when the caller already has it.
+    """
     options = []
-    for version_id, process_id, name in versions:
-        roles = _start_roles(engine.store.version(session, version_id).spec)
-        candidates = _candidates(session, actor, roles, process_id)
+    for version in latest_versions(session) if versions is None else versions:
+        roles = _start_roles(engine, session, version)
+        candidates = _candidates(session, actor, roles, version.process_id)
         if candidates:
-            options.append(StartOption(process_id, name, candidates))
+            options.append(StartOption(version.process_id, version.name, candidates))
     return options
 
 
-def _start_roles(spec: Any) -> set[str]:
+def _start_roles(engine: Engine, session: Session, version: DeployedProcess) -> set[str]:
     # As Engine._starter_assignment reads them: the start event's startRoles property, else its lane.
-    start = next((s for s in spec.task_specs.values() if isinstance(s, StartEvent) and s.lane), None)
-    if start is None:
-        return set()
-    listed = getattr(start, "extensions", {}).get("properties", {}).get("startRoles", "")
-    return {r.strip() for r in listed.split(",") if r.strip() in ROLES} or {start.lane}
+    # Read once per deployed version: every inbox page asks whether its user may start something.
+    key = (version.process_id, version.content_hash)
+    roles = _START_ROLES.get(key)
+    if roles is None:
+        spec = engine.store.version(session, version.id).spec
+        start = next((s for s in spec.task_specs.values() if isinstance(s, StartEvent) and s.lane), None)
+        listed = getattr(start, "extensions", {}).get("properties", {}).get("startRoles", "") if start else ""
+        roles = {r.strip() for r in listed.split(",") if r.strip() in ROLES} or ({start.lane} if start else set())
+        _START_ROLES[key] = roles
+    return roles
 
 
 def _candidates(session: Session, actor: Actor, roles: set[str], process_id: str) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from engine.access import Actor
 from engine.demo import DEMO_PASSWORD, DemoAccount, demo_accounts
-from engine.models import User
+from engine.models import RoleAssignment, User
 from engine.passwords import check_password
 from web.db import get_session, reads_only
 from web.extensions import login_manager
@@ -57,18 +57,23 @@ class WebUser(UserMixin):
         return self.actor.display_name
 
 
-def _session_id(user: User) -> str:
-    return f"{user.username}:{user.password_hash[-12:]}"
+def _session_id(username: str, password_hash: str) -> str:
+    return f"{username}:{password_hash[-12:]}"
 
 
 @login_manager.user_loader
 def load_user(session_id: str) -> WebUser | None:
+    # Every signed-in request runs this: one statement for the user and all their assignments.
     username = session_id.split(":", 1)[0]
-    user = get_session().scalar(select(User).where(User.username == username))
-    if user is None or not user.active or _session_id(user) != session_id:
+    rows = get_session().execute(
+        select(User.password_hash, User.display_name, User.active, RoleAssignment.role, RoleAssignment.org_code)
+        .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(User.username == username)
+    ).all()
+    if not rows or not rows[0].active or _session_id(username, rows[0].password_hash) != session_id:
         return None
-    actor = Actor(user.username, user.display_name, frozenset((a.role, a.org_code) for a in user.roles))
-    return WebUser(actor, session_id)
+    assignments = frozenset((row.role, row.org_code) for row in rows if row.role is not None)
+    return WebUser(Actor(username, rows[0].display_name, assignments), session_id)
 
 
 def current_actor() -> Actor:
@@ -118,7 +123,7 @@ def login():  # noqa: ANN201
                 if lang:
                     session["lang"] = lang
                 session.permanent = True
-                login_user(load_user(_session_id(user)))
+                login_user(load_user(_session_id(user.username, user.password_hash)))
                 return redirect(next_url)
             throttle.failed(username, address)
             error, status = _("Wrong username or password."), 401

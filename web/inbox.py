@@ -7,16 +7,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import login_required
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy.orm import aliased
 
 from engine import casefile, inbox
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, TaskNotReady
-from engine.models import Instance, OpenTask, OrgUnit, ProcessVersion, RoleAssignment, User
+from engine.models import Instance, OpenTask, OrgUnit, RoleAssignment, User
 from engine.roles import ROLES
 from engine.runtime import TaskView
 from web.auth import current_actor
@@ -47,13 +48,7 @@ def org_names(codes: set[str]) -> dict[str, str]:
 
 def process_names() -> dict[str, str]:
     """The name of each deployed process (of its newest version)."""
-    rows = (
-        get_session()
-        .execute(select(ProcessVersion.process_id, ProcessVersion.name).order_by(ProcessVersion.version))
-        .tuples()
-        .all()
-    )
-    return dict(rows)
+    return {version.process_id: version.name for version in inbox.latest_versions(get_session())}
 
 
 def _group_sizes(actor: Actor) -> dict[tuple[str, str], int]:
@@ -74,52 +69,64 @@ def _county_options(actor: Actor) -> list[tuple[str, str]]:
     pairs = [(r, o) for r, o in actor.assignments if ROLES[r].scope != "global"]
     if not pairs:
         return []
-    rows = (
-        get_session()
-        .execute(
-            select(Instance.county_code, Instance.city_code)
-            .join(OpenTask, OpenTask.instance_id == Instance.id)
-            .where(tuple_(OpenTask.role, OpenTask.org_code).in_(pairs))
-            .distinct()
-        )
-        .all()
+    offered = (
+        select(Instance.county_code, Instance.city_code)
+        .join(OpenTask, OpenTask.instance_id == Instance.id)
+        .where(tuple_(OpenTask.role, OpenTask.org_code).in_(pairs))
+        .subquery()
     )
-    names = org_names({c for row in rows for c in row if c})
-    return sorted(((code, names.get(code, code)) for code in names), key=lambda option: option[0])
+    rows = get_session().execute(
+        select(OrgUnit.code, OrgUnit.name)
+        .where(or_(OrgUnit.code.in_(select(offered.c.county_code)), OrgUnit.code.in_(select(offered.c.city_code))))
+        .order_by(OrgUnit.code)
+    )
+    return [(code, name) for code, name in rows]
 
 
-def _rows(actor: Actor, tasks: list[TaskView]) -> list[Row]:
-    engine = get_engine()
-    session = get_session()
+def _acknowledgeable(version_id: int, form: str | None) -> bool:
+    """Whether a step's form asks for nothing (已阅); remembered per deployed version, which never changes."""
+    known: dict[tuple[int, str | None], bool] = current_app.extensions.setdefault("demozone.acknowledgeable", {})
+    key = (version_id, form)
+    if key not in known:
+        schema = get_engine().store.version(get_session(), version_id).forms.get(form or "")
+        known[key] = casefile.needs_no_input(schema)
+    return known[key]
+
+
+def _rows(actor: Actor, tasks: list[TaskView], processes: dict[str, str]) -> list[Row]:
     ids = {t.instance_id for t in tasks}
+    county, city = aliased(OrgUnit), aliased(OrgUnit)
     cases = (
         {
             row.id: row
-            for row in session.execute(
-                select(Instance.id, Instance.county_code, Instance.city_code, Instance.process_version_id).where(
-                    Instance.id.in_(ids)
+            for row in get_session().execute(
+                select(
+                    Instance.id,
+                    Instance.process_version_id,
+                    county.name.label("county"),
+                    city.name.label("city"),
                 )
+                .outerjoin(county, county.code == Instance.county_code)
+                .outerjoin(city, city.code == Instance.city_code)
+                .where(Instance.id.in_(ids))
             )
         }
         if ids
         else {}
     )
-    names = org_names({c for row in cases.values() for c in (row.county_code, row.city_code) if c})
-    processes = process_names()
     groups = _group_sizes(actor)
-    now = engine.now()
+    now = get_engine().now()
     rows = []
     for task in tasks:
         case = cases.get(task.instance_id)
-        schema = engine.store.version(session, case.process_version_id).forms.get(task.form or "") if case else None
         rows.append(
             Row(
                 task=task,
-                county=names.get(case.county_code or "", "") if case else "",
-                city=names.get(case.city_code or "", "") if case else "",
+                county=(case.county or "") if case else "",
+                city=(case.city or "") if case else "",
                 process_name=processes.get(task.process, task.process),
                 overdue=task.is_overdue(now),
-                acknowledgeable=casefile.needs_no_input(schema),
+                acknowledgeable=_acknowledgeable(case.process_version_id, task.form) if case else True,
                 group_size=groups.get((task.role, task.org_code), 1),
             )
         )
@@ -145,12 +152,10 @@ def _query() -> inbox.InboxQuery:
     )
 
 
-def _counts(actor: Actor, total: int | None = None) -> dict[str, int]:
-    """The tab counts: all open tasks (``total`` when the caller already has it) and the overdue ones."""
-    engine, session = get_engine(), get_session()
-    if total is None:
-        total = inbox.open_tasks(engine, session, actor, inbox.InboxQuery(per_page=1)).total
-    return {"open": total, "overdue": inbox.overdue_count(engine, session, actor)}
+def _counts(actor: Actor) -> dict[str, int]:
+    """The tab counts: all open tasks and the overdue ones."""
+    total, overdue = inbox.open_task_counts(get_engine(), get_session(), actor)
+    return {"open": total, "overdue": overdue}
 
 
 @bp.route("/")
@@ -163,20 +168,22 @@ def home():  # noqa: ANN201
 @login_required
 def index():  # noqa: ANN201
     actor = current_actor()
+    engine, session = get_engine(), get_session()
     query = _query()
-    page = inbox.open_tasks(get_engine(), get_session(), actor, query)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    page = inbox.open_tasks(engine, session, actor, query)
+    versions = inbox.latest_versions(session)
+    processes = {version.process_id: version.name for version in versions}
     return render_template(
         "inbox/index.html",
         tab="open",
         page=page,
-        rows=_rows(actor, page.items),
+        rows=_rows(actor, page.items, processes),
         query=query,
-        args=args,
-        processes=process_names(),
+        args={k: v for k, v in request.args.items() if k != "page" and v},
+        processes=processes,
         counties=_county_options(actor),
-        counts=_counts(actor, None if args else page.total),
-        startable=bool(inbox.startable(get_engine(), get_session(), actor)),
+        counts=_counts(actor),
+        startable=bool(inbox.startable(engine, session, actor, versions)),
     )
 
 
