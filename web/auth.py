@@ -65,11 +65,15 @@ def _session_id(username: str, password_hash: str) -> str:
 def load_user(session_id: str) -> WebUser | None:
     # Every signed-in request runs this: one statement for the user and all their assignments.
     username = session_id.split(":", 1)[0]
-    rows = get_session().execute(
-        select(User.password_hash, User.display_name, User.active, RoleAssignment.role, RoleAssignment.org_code)
-        .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(User.username == username)
-    ).all()
+    rows = (
+        get_session()
+        .execute(
+            select(User.password_hash, User.display_name, User.active, RoleAssignment.role, RoleAssignment.org_code)
+            .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+            .where(User.username == username)
+        )
+        .all()
+    )
     if not rows or not rows[0].active or _session_id(username, rows[0].password_hash) != session_id:
         return None
     assignments = frozenset((row.role, row.org_code) for row in rows if row.role is not None)

@@ -14,9 +14,9 @@ from flask import Flask, Response, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.access import Actor, load_actor
+from engine.access import Actor
 from engine.errors import NotFound
-from engine.models import ApiToken, User
+from engine.models import ApiToken, RoleAssignment, User
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -119,17 +119,17 @@ def actor_for_token(session: Session, token: str) -> Actor | None:
     """The actor behind a bearer token, or None for an unknown, revoked or inactive one."""
     if not token or len(token) > 200:
         return None
-    username = session.scalar(
-        select(User.username)
+    # One statement for the token, its user and their assignments: every API request runs this.
+    rows = session.execute(
+        select(User.username, User.display_name, RoleAssignment.role, RoleAssignment.org_code)
         .join(ApiToken, ApiToken.user_id == User.id)
+        .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
         .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False), User.active.is_(True))
-    )
-    if username is None:
+    ).all()
+    if not rows:
         return None
-    try:
-        return load_actor(session, username)
-    except NotFound:
-        return None
+    assignments = frozenset((row.role, row.org_code) for row in rows if row.role is not None)
+    return Actor(rows[0].username, rows[0].display_name, assignments)
 
 
 def safe_next(target: str | None, fallback: str) -> str:

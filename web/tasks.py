@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from engine import casefile
 from engine.access import check_may_read
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.models import HistoryEvent, Instance, RoleAssignment, User
+from engine.models import HistoryEvent, Instance, OpenTask, RoleAssignment, User
 from engine.runtime import InstanceView, TaskView
 from web.auth import current_actor
 from web.cases import store_upload
@@ -68,6 +68,11 @@ def _page(
 ) -> Any:
     actor = current_actor()
     engine, session = get_engine(), get_session()
+    # The case row, held on ``g`` for the request: the engine and case-file helpers below each look it
+    # up with ``session.get``, which then answers from the session's (weak) identity map, not the database.
+    g.task_case = session.scalar(
+        select(Instance).join(OpenTask, OpenTask.instance_id == Instance.id).where(OpenTask.id == task_id)
+    )
     try:
         detail = engine.get_task(session, actor, task_id)
     except Conflict:
