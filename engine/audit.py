@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, String, Text, select, type_coerce
 from sqlalchemy.orm import Session
 
-from engine.history import event_content, event_hash
+from engine.clock import as_utc
+from engine.history import event_hash, time_text, uuid_text
 from engine.models import HistoryEvent, Instance
 
 EXPORT_FIELDS = ("seq", "at", "actor", "role", "org_code", "command", "bpmn_id", "task_id", "payload", "hash")
@@ -57,16 +58,19 @@ class VerifyResult:
         }
 
 
-def _check_case(instance: Any, events: list[HistoryEvent], case_id: str) -> ChainBreak | None:
+def _check_case(instance: Any, events: list[Any], case_hex: str | None) -> ChainBreak | None:
+    """``events`` are rows of `_raw_events`: stored text, hashed without decoding anything."""
+    case_id = str(uuid.UUID(case_hex)) if case_hex else "(none)"
     previous = None
-    for expected_seq, event in enumerate(events, start=1):
-        if event.seq != expected_seq:
-            return ChainBreak(case_id, event.seq, event.id, f"sequence number {event.seq}, expected {expected_seq}")
-        if event.prev_hash != previous:
-            return ChainBreak(case_id, event.seq, event.id, "does not link to the previous event")
-        if event.hash != event_hash(previous, event_content(event)):
-            return ChainBreak(case_id, event.seq, event.id, "content does not match its hash (altered)")
-        previous = event.hash
+    for expected_seq, (event_id, _case, seq, prev_hash, stored_hash, at, task_id, *plain) in enumerate(events, 1):
+        if seq != expected_seq:
+            return ChainBreak(case_id, seq, event_id, f"sequence number {seq}, expected {expected_seq}")
+        if prev_hash != previous:
+            return ChainBreak(case_id, seq, event_id, "does not link to the previous event")
+        content = (case_hex, str(seq), time_text(at), uuid_text(task_id), *plain)
+        if stored_hash != event_hash(previous, content):
+            return ChainBreak(case_id, seq, event_id, "content does not match its hash (altered)")
+        previous = stored_hash
     if instance is None:
         return ChainBreak(case_id, None, None, "events of a case that no longer exists")
     if instance.event_count != len(events) or instance.last_event_hash != previous:
@@ -76,16 +80,40 @@ def _check_case(instance: Any, events: list[HistoryEvent], case_id: str) -> Chai
     return None
 
 
-def _events_by_case(session: Session) -> Iterator[tuple[uuid.UUID, list[HistoryEvent]]]:
-    # Plain rows, not ORM objects: verification reads every event once and ORM bookkeeping would dominate.
-    query = select(*HistoryEvent.__table__.c).order_by(HistoryEvent.instance_id, HistoryEvent.seq, HistoryEvent.id)
-    current: uuid.UUID | None = None
-    batch: list[HistoryEvent] = []
-    for event in session.execute(query.execution_options(yield_per=5000)):
-        if event.instance_id != current and batch:
+def _raw_events() -> Select:
+    """Event rows as stored (payload text, time and ids as the database returns them, no parsing), in the
+    order `_check_case` unpacks them."""
+    table = HistoryEvent.__table__.c
+    return select(
+        table.id,
+        type_coerce(table.instance_id, String).label("instance_id"),
+        table.seq,
+        table.prev_hash,
+        table.hash,
+        type_coerce(table.at, String).label("at"),
+        type_coerce(table.task_id, String).label("task_id"),
+        # then the plain columns, in the order `event_content` hashes them
+        table.actor,
+        table.role,
+        table.org_code,
+        table.command,
+        table.bpmn_id,
+        type_coerce(table.payload, Text).label("payload"),
+    )
+
+
+def _events_by_case(session: Session) -> Iterator[tuple[str, list[Any]]]:
+    # Core tuples streamed in large batches: verification reads every event once, ORM objects would dominate.
+    query = _raw_events().order_by(HistoryEvent.instance_id, HistoryEvent.seq, HistoryEvent.id)
+    current: str | None = None
+    batch: list[Any] = []
+    result = session.connection().execute(query.execution_options(stream_results=True))
+    for event in (row for rows in result.tuples().partitions(20_000) for row in rows):
+        case = uuid_text(event[1])
+        if case != current and batch:
             yield current, batch
             batch = []
-        current = event.instance_id
+        current = case
         batch.append(event)
     if batch:
         yield current, batch
@@ -95,28 +123,28 @@ def verify_history(session: Session, progress: Callable[[int], None] | None = No
     """Check every case's chain; ``progress`` is called with the number of events checked."""
     result = VerifyResult()
     instances = {
-        i.id: i for i in session.execute(select(Instance.id, Instance.event_count, Instance.last_event_hash)).all()
+        i.id.hex: i for i in session.execute(select(Instance.id, Instance.event_count, Instance.last_event_hash)).all()
     }
     seen = set()
-    for case_id, events in _events_by_case(session):
-        seen.add(case_id)
+    for case_hex, events in _events_by_case(session):
+        seen.add(case_hex)
         result.cases += 1
         result.events += len(events)
-        broken = _check_case(instances.get(case_id), events, str(case_id))
+        broken = _check_case(instances.get(case_hex), events, case_hex)
         if broken:
             result.breaks.append(broken)
         if progress:
             progress(len(events))
-    for case_id, row in instances.items():
-        if case_id not in seen and row.event_count:
-            result.breaks.append(ChainBreak(str(case_id), None, None, "all of its events are missing"))
+    for case_hex, row in instances.items():
+        if case_hex not in seen and row.event_count:
+            result.breaks.append(ChainBreak(str(row.id), None, None, "all of its events are missing"))
     result.first_break = result.breaks[0] if result.breaks else None
     return result
 
 
 def export_events(events: list[HistoryEvent], fmt: str) -> str:
     """A case's events as JSON (a list) or CSV (payload as a JSON column)."""
-    rows = [{**event_content(event), "hash": event.hash, "prev_hash": event.prev_hash} for event in events]
+    rows = [_export_row(event) for event in events]
     if fmt == "json":
         return json.dumps(rows, ensure_ascii=False, indent=2)
     if fmt != "csv":
@@ -129,14 +157,25 @@ def export_events(events: list[HistoryEvent], fmt: str) -> str:
     return out.getvalue()
 
 
+def _export_row(event: HistoryEvent) -> dict[str, Any]:
+    return {
+        "instance_id": str(event.instance_id) if event.instance_id else None,
+        "seq": event.seq,
+        "at": as_utc(event.at).isoformat(),
+        "actor": event.actor,
+        "role": event.role,
+        "org_code": event.org_code,
+        "command": event.command,
+        "task_id": str(event.task_id) if event.task_id else None,
+        "bpmn_id": event.bpmn_id,
+        "payload": event.payload,
+        "hash": event.hash,
+        "prev_hash": event.prev_hash,
+    }
+
+
 def verify_case(session: Session, instance_id: uuid.UUID) -> ChainBreak | None:
     """Check one case's chain (for the auditor's case page); None when intact."""
     instance = session.get(Instance, instance_id)
-    events = list(
-        session.scalars(
-            select(HistoryEvent)
-            .where(HistoryEvent.instance_id == instance_id)
-            .order_by(HistoryEvent.seq, HistoryEvent.id)
-        )
-    )
-    return _check_case(instance, events, str(instance_id))
+    query = _raw_events().where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq, HistoryEvent.id)
+    return _check_case(instance, list(session.execute(query).tuples()), instance_id.hex)

@@ -1,42 +1,65 @@
 """The append-only, hash-chained history of each case.
 
-Each event's hash covers its content and the hash of the case's previous event, and the case row
-keeps the newest hash, so editing, deleting, inserting or reordering an event breaks the chain.
+Each event's hash covers its stored column values and the hash of the case's previous event, and
+the case row keeps the newest hash, so editing, deleting, inserting or reordering an event breaks
+the chain. The payload is stored as its canonical JSON text and hashed as that text, so checking
+the whole log never decodes or re-encodes a payload.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from engine.clock import as_utc
-from engine.models import HistoryEvent, Instance
+from engine.models import HistoryEvent, Instance, canonical_json
+
+# Fields are joined with a separator canonical JSON and identifiers never contain; a missing value
+# is written as a marker of its own, so None and "" hash differently.
+FIELD_SEPARATOR = "\x1f"
+MISSING = "\x00"
 
 
-def event_hash(prev_hash: str | None, content: dict[str, Any]) -> str:
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(((prev_hash or "") + "\n" + canonical).encode()).hexdigest()
+def event_hash(prev_hash: str | None, content: Sequence[str | None]) -> str:
+    """SHA-256 over the previous hash and the event's fields (strings, in `event_content` order)."""
+    text = FIELD_SEPARATOR.join([MISSING if value is None else value for value in (prev_hash, *content)])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def event_content(event: HistoryEvent) -> dict[str, Any]:
-    """The fields a hash covers, in a stable, database-independent form."""
-    return {
-        "instance_id": str(event.instance_id) if event.instance_id else None,
-        "seq": event.seq,
-        "at": as_utc(event.at).isoformat(),
-        "actor": event.actor,
-        "role": event.role,
-        "org_code": event.org_code,
-        "command": event.command,
-        "task_id": str(event.task_id) if event.task_id else None,
-        "bpmn_id": event.bpmn_id,
-        "payload": event.payload,
-    }
+def time_text(at: datetime | str) -> str:
+    """An event time as hashed: UTC wall time with microseconds, which is also how SQLite stores it,
+    so verification on SQLite hashes the stored text without parsing it."""
+    if isinstance(at, str):
+        return at
+    return as_utc(at).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def uuid_text(value: uuid.UUID | str | None) -> str | None:
+    """A UUID as hashed: 32 hex digits, which is also how SQLite stores it."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.hex
+
+
+def event_content(event: HistoryEvent) -> tuple[str | None, ...]:
+    """The hashed fields of a loaded event (its payload re-encoded to the canonical text it is stored as)."""
+    return (
+        uuid_text(event.instance_id),
+        str(event.seq),
+        time_text(event.at),
+        uuid_text(event.task_id),
+        event.actor,
+        event.role,
+        event.org_code,
+        event.command,
+        event.bpmn_id,
+        canonical_json(event.payload),
+    )
 
 
 def append_event(
@@ -52,6 +75,7 @@ def append_event(
     task_id: uuid.UUID | None = None,
     bpmn_id: str | None = None,
 ) -> HistoryEvent:
+    at = as_utc(at)  # SQLite keeps the wall time only: store it in UTC, as it is hashed
     event = HistoryEvent(
         instance=instance,
         instance_id=instance.id,

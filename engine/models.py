@@ -7,6 +7,7 @@ deserialize a workflow.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     Uuid,
 )
@@ -29,6 +31,25 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from engine.db import Base
 
 UtcDateTime = DateTime(timezone=True)
+
+
+def canonical_json(value: Any) -> str:
+    """One text per value (sorted keys, no spaces), so equal payloads hash equally."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class CanonicalJSON(TypeDecorator):
+    """JSON kept as its canonical text: the audit check hashes the stored text without decoding it,
+    while the ORM still reads and writes plain Python values."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else canonical_json(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        return None if value is None else json.loads(value)
 
 
 class OrgUnit(Base):
@@ -168,11 +189,53 @@ class HistoryEvent(Base):
     command: Mapped[str] = mapped_column(String(32))
     task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     bpmn_id: Mapped[str | None] = mapped_column(String(100))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(CanonicalJSON)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
     instance: Mapped[Instance | None] = relationship(lazy="raise")
+
+
+class AdminEvent(Base):
+    """The administrators' chain: every change to users and roles, hashed like a case's history.
+
+    One chain for the whole system (seq is unique), so two concurrent changes cannot both extend it.
+    """
+
+    __tablename__ = "admin_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    command: Mapped[str] = mapped_column(String(32))  # user_add | user_disable | role_grant | …
+    target: Mapped[str] = mapped_column(String(64), index=True)  # the username changed
+    payload: Mapped[dict[str, Any]] = mapped_column(CanonicalJSON)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A global anchor: every case's head hash and event count, and the admin chain's head, at one time.
+
+    Checkpoints are chained too; publishing a checkpoint's hash outside the system makes deleting a
+    whole case with its events, or truncating the log, detectable.
+    """
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    case_count: Mapped[int] = mapped_column(Integer)
+    event_count: Mapped[int] = mapped_column(Integer)
+    admin_event_count: Mapped[int] = mapped_column(Integer)
+    admin_head: Mapped[str | None] = mapped_column(String(64))
+    cases: Mapped[list[list[Any]]] = mapped_column(CanonicalJSON)  # sorted [case id, head hash, event count]
+    cases_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class DocumentCounter(Base):

@@ -62,22 +62,20 @@ def summarize(workflow: Any, status: str) -> dict[str, Any]:
     }
 
 
-class _RecordedServices:
-    """Service operations answered from the history instead of being run."""
+class _RecordedServices(ScriptEngine):
+    """A script engine whose service operations are answered from the history instead of being run.
 
-    def __init__(self, calls: list[dict[str, Any]]) -> None:
+    The answers never look at the task data, so unlike the live engine's services they get no copy of it
+    (the copy was a tenth of a replay's time)."""
+
+    def __init__(self, clock: FixedClock, calls: list[dict[str, Any]]) -> None:
+        super().__init__(helpers=script_helpers(clock.now()))
         self._calls = list(calls)
 
-    def operation(self, name: str):  # noqa: ANN201
-        def answer(task_data: dict[str, Any], **params: Any) -> Any:
-            if not self._calls or self._calls[0]["operation"] != name:
-                raise EngineError(f"the history records no call of {name} here")
-            return self._calls.pop(0)["result"]
-
-        return answer
-
-    def for_names(self, names: set[str]) -> dict[str, Any]:
-        return {name: self.operation(name) for name in names}
+    def call_service(self, task: Any, operation_name: str, operation_params: Any) -> str:
+        if not self._calls or self._calls[0]["operation"] != operation_name:
+            raise ReplayDiverged(f"the history records no call of {operation_name} here")
+        return json.dumps(self._calls.pop(0)["result"], ensure_ascii=False)
 
 
 @dataclass
@@ -110,14 +108,12 @@ def _replay(store: WorkflowStore, session: Session, instance: Instance, events: 
     first_version = _first_version(session, instance, events) if start_version is None else start_version
     workflow = store.new_workflow(store.version(session, first_version))
     clock = FixedClock(as_utc(instance.created_at))
-    operations = {call["operation"] for e in events for call in e.payload.get("services", [])}
     for event in events:
         if event.command == "migrate":
             _migrate(store, session, workflow, event)
         elif event.command in STATE_COMMANDS:
             clock.set(as_utc(event.at))
-            services = _RecordedServices(event.payload.get("services", []))
-            engine = ScriptEngine(helpers=script_helpers(clock.now()), services=services.for_names(operations))
+            engine = _RecordedServices(clock, event.payload.get("services", []))
             try:
                 completed = run_until_waiting(workflow, clock, engine, _action_for(workflow, event))
                 coalesce_missed_cycles(workflow, clock.now())
