@@ -13,7 +13,7 @@ from functools import lru_cache
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from engine.access import Actor
 from engine.demo import DEMO_PASSWORD, DemoAccount, demo_accounts
@@ -61,19 +61,19 @@ def _session_id(username: str, password_hash: str) -> str:
     return f"{username}:{password_hash[-12:]}"
 
 
+# Every signed-in request loads its user with this one statement (user and assignments). Built once,
+# its SQL cache key is computed once too, instead of on every request.
+_USER_ROWS = (
+    select(User.password_hash, User.display_name, User.active, RoleAssignment.role, RoleAssignment.org_code)
+    .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+    .where(User.username == bindparam("username"))
+)
+
+
 @login_manager.user_loader
 def load_user(session_id: str) -> WebUser | None:
-    # Every signed-in request runs this: one statement for the user and all their assignments.
     username = session_id.split(":", 1)[0]
-    rows = (
-        get_session()
-        .execute(
-            select(User.password_hash, User.display_name, User.active, RoleAssignment.role, RoleAssignment.org_code)
-            .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
-            .where(User.username == username)
-        )
-        .all()
-    )
+    rows = get_session().execute(_USER_ROWS, {"username": username}).all()
     if not rows or not rows[0].active or _session_id(username, rows[0].password_hash) != session_id:
         return None
     assignments = frozenset((row.role, row.org_code) for row in rows if row.role is not None)

@@ -11,7 +11,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.access import Actor
@@ -115,17 +115,21 @@ def revoke_tokens(session: Session, username: str) -> int:
     return len(tokens)
 
 
+# Every API request runs this one statement (token, user and assignments). Built once, its SQL cache
+# key is computed once too, instead of on every request.
+_TOKEN_ACTOR = (
+    select(User.username, User.display_name, RoleAssignment.role, RoleAssignment.org_code)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked.is_(False), User.active.is_(True))
+)
+
+
 def actor_for_token(session: Session, token: str) -> Actor | None:
     """The actor behind a bearer token, or None for an unknown, revoked or inactive one."""
     if not token or len(token) > 200:
         return None
-    # One statement for the token, its user and their assignments: every API request runs this.
-    rows = session.execute(
-        select(User.username, User.display_name, RoleAssignment.role, RoleAssignment.org_code)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked.is_(False), User.active.is_(True))
-    ).all()
+    rows = session.execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).all()
     if not rows:
         return None
     assignments = frozenset((row.role, row.org_code) for row in rows if row.role is not None)
