@@ -312,6 +312,22 @@ def show(ctx: click.Context, instance_id: str, username: str, as_json: bool) -> 
         click.echo(json.dumps(view.data, ensure_ascii=False, indent=2))
 
 
+@main.command()
+@click.argument("instance_id")
+@click.option("--as", "username", required=True)
+@click.option("--reason", required=True, help="why the case ends early (recorded in its history)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def terminate(ctx: click.Context, instance_id: str, username: str, reason: str, as_json: bool) -> None:
+    """终止: end a running case early (省科协 or admin), with its child cases."""
+    engine = _engine(ctx)
+    with write_session(engine.sessions) as session:
+        actor = load_actor(session, username)
+        view = engine.terminate_instance(session, actor, parse_uuid(instance_id, "instance"), reason)
+    _print_instance(view, as_json)
+
+
 @main.group()
 def timers() -> None:
     """Timers (use DEMOZONE_NOW to move the clock)."""

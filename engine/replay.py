@@ -111,6 +111,8 @@ def _replay(store: WorkflowStore, session: Session, instance: Instance, events: 
     for event in events:
         if event.command == "migrate":
             _migrate(store, session, workflow, event)
+        elif event.command == "terminate":
+            workflow.cancel()
         elif event.command in STATE_COMMANDS:
             clock.set(as_utc(event.at))
             engine = _RecordedServices(clock, event.payload.get("services", []))
@@ -148,7 +150,7 @@ def replay_instance(store: WorkflowStore, session: Session, instance_id: uuid.UU
     if workflow is None:
         return result("the case has no history")
     stored = store.load_copy(session, instance)
-    replayed = summarize(workflow, "completed" if workflow.is_completed() else "running")
+    replayed = summarize(workflow, _status(workflow, events))
     recorded = summarize(stored, instance.status)
     for key in ("status", "open_steps", "completed", "data", "task_data"):
         if replayed[key] != recorded[key]:
@@ -184,6 +186,12 @@ def replay_steps(store: WorkflowStore, session: Session, instance_id: uuid.UUID)
             )
         )
     return steps
+
+
+def _status(workflow: Any, events: list[HistoryEvent]) -> str:
+    if any(e.command == "terminate" for e in events):
+        return "terminated"
+    return "completed" if workflow.is_completed() else "running"
 
 
 def _first_version(session: Session, instance: Instance, events: list[HistoryEvent]) -> int:

@@ -38,6 +38,7 @@ from engine.serializer import StateSerializer
 from engine.settings import Settings
 from engine.specs import Finding, ProcessBundle, load_definitions
 from engine.store import LoadedVersion, WorkflowStore, ready_user_tasks, task_properties
+from engine.termination import terminate_instance
 from engine.timers import coalesce_missed_cycles
 from engine.views import InstanceView, TaskDetail, TaskView, jsonable
 
@@ -234,6 +235,10 @@ class Engine:
             raise InvalidInput("a reason is required to return a task", {"return_reason": "退回须填写理由"})
         data = {props["returnField"]: props["returnValue"], "return_reason": reason.strip()}
         return self._run_task(session, actor, row, instance, workflow, task, data, "return", {"reason": reason.strip()})
+
+    def terminate_instance(self, session: Session, actor: Actor, instance_id: uuid.UUID, reason: str) -> InstanceView:
+        """终止: end a running case early (省科协 or admin), with its child cases; see engine/termination.py."""
+        return self._view(session, *terminate_instance(self, session, actor, instance_id, reason))
 
     def fire_due_timers(self, session: Session, limit: int | None = None) -> list[uuid.UUID]:
         """Fire every timer due by now; return the cases that moved."""
