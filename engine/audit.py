@@ -18,21 +18,26 @@ from typing import Any
 from sqlalchemy import Select, String, Text, select, type_coerce
 from sqlalchemy.orm import Session
 
+from engine.checkpoints import verify_checkpoints
 from engine.clock import as_utc
 from engine.history import event_hash, time_text, uuid_text
 from engine.models import HistoryEvent, Instance
+from engine.useradmin import verify_admin_chain
 
 EXPORT_FIELDS = ("seq", "at", "actor", "role", "org_code", "command", "bpmn_id", "task_id", "payload", "hash")
 
 
 @dataclass
 class ChainBreak:
-    instance_id: str
+    instance_id: str  # the case's id; "admin" for the administrators' chain; "checkpoint" for the anchors
     seq: int | None
     event_id: int | None
     reason: str
 
     def __str__(self) -> str:
+        if self.instance_id in ("admin", "checkpoint"):
+            where = f"{self.instance_id} chain" + (f" event #{self.seq}" if self.seq is not None else "")
+            return f"{where}: {self.reason}"
         where = f"event #{self.seq} (id {self.event_id})" if self.seq is not None else "its last events"
         return f"case {self.instance_id}: {where}: {self.reason}"
 
@@ -41,6 +46,9 @@ class ChainBreak:
 class VerifyResult:
     events: int = 0
     cases: int = 0
+    admin_events: int = 0
+    checkpoints: int = 0
+    anchor: str | None = None  # the latest checkpoint's hash, to compare with the published one
     first_break: ChainBreak | None = None
     breaks: list[ChainBreak] = field(default_factory=list)
 
@@ -53,6 +61,9 @@ class VerifyResult:
             "ok": self.ok,
             "events": self.events,
             "cases": self.cases,
+            "admin_events": self.admin_events,
+            "checkpoints": self.checkpoints,
+            "anchor": self.anchor,
             "first_break": self.first_break.__dict__ if self.first_break else None,
             "breaks": [b.__dict__ for b in self.breaks],
         }
@@ -138,6 +149,12 @@ def verify_history(session: Session, progress: Callable[[int], None] | None = No
     for case_hex, row in instances.items():
         if case_hex not in seen and row.event_count:
             result.breaks.append(ChainBreak(str(row.id), None, None, "all of its events are missing"))
+    admin = verify_admin_chain(session)
+    result.admin_events = admin.events
+    if not admin.ok:
+        result.breaks.append(ChainBreak("admin", admin.break_seq, None, admin.reason or ""))
+    result.checkpoints, result.anchor, problems = verify_checkpoints(session)
+    result.breaks.extend(ChainBreak(p.scope, p.seq, None, p.reason) for p in problems)
     result.first_break = result.breaks[0] if result.breaks else None
     return result
 

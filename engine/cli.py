@@ -174,6 +174,73 @@ def users(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{user['username']:<22} {user['display_name']:<24} {roles}")
 
 
+@main.group()
+def user() -> None:
+    """User administration (role admin); every change is recorded in the administrators' chain."""
+
+
+def _parse_role(value: str) -> tuple[str, str]:
+    role, _, org_code = value.partition("@")
+    if not role or not org_code:
+        raise ValueError(f"--role {value!r}: write ROLE@ORG_CODE, e.g. city_sa@210100")
+    return role, org_code
+
+
+def _user_command(name: str, help_text: str, run: Callable, *options: Callable) -> None:
+    def command(ctx: click.Context, username: str, admin: str, **values: Any) -> None:
+        from engine import useradmin
+
+        engine = _engine(ctx.find_root())
+        with write_session(engine.sessions) as session:
+            changed = run(useradmin, session, load_actor(session, admin), engine.now(), username, **values)
+            roles = ", ".join(f"{a.role}@{a.org_code}" for a in changed.roles)
+            click.echo(
+                f"{changed.username}  {changed.display_name}  {'active' if changed.active else 'DISABLED'}  {roles}"
+            )
+
+    for option in reversed(options):
+        command = option(command)
+    command = click.option("--as", "admin", required=True, help="the administrator making the change")(command)
+    command = click.argument("username")(command)
+    user.command(name, help=help_text)(click.pass_context(handle_errors(command)))
+
+
+_PASSWORD = click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+_user_command(
+    "add",
+    "Add a user with --name, --password and any number of --role ROLE@ORG.",
+    lambda m, s, a, now, username, name, password, role, email: m.add_user(
+        s, a, now, username, name, password, [_parse_role(r) for r in role], email
+    ),
+    click.option("--name", required=True, help="display name"),
+    _PASSWORD,
+    click.option("--role", multiple=True, help="ROLE@ORG_CODE, repeatable"),
+    click.option("--email", default=None),
+)
+_user_command(
+    "disable", "Disable a user: no sign-in, no API token.", lambda m, s, a, now, u: m.set_active(s, a, now, u, False)
+)
+_user_command("enable", "Enable a disabled user again.", lambda m, s, a, now, u: m.set_active(s, a, now, u, True))
+_user_command(
+    "grant",
+    "Grant --role ROLE@ORG.",
+    lambda m, s, a, now, u, role: m.grant_role(s, a, now, u, *_parse_role(role)),
+    click.option("--role", required=True, help="ROLE@ORG_CODE"),
+)
+_user_command(
+    "revoke",
+    "Revoke --role ROLE@ORG.",
+    lambda m, s, a, now, u, role: m.revoke_role(s, a, now, u, *_parse_role(role)),
+    click.option("--role", required=True, help="ROLE@ORG_CODE"),
+)
+_user_command(
+    "password",
+    "Set a new password.",
+    lambda m, s, a, now, u, password: m.set_password(s, a, now, u, password),
+    _PASSWORD,
+)
+
+
 @main.command()
 @click.pass_context
 @handle_errors
@@ -363,10 +430,42 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _print_json(result.to_dict())
     elif result.ok:
-        click.echo(f"history intact: {result.events} events in {result.cases} cases")
+        click.echo(
+            f"history intact: {result.events} events in {result.cases} cases, {result.admin_events} admin events, "
+            f"{result.checkpoints} checkpoints" + (f"; latest anchor {result.anchor}" if result.anchor else "")
+        )
     else:
         click.echo(f"history BROKEN: {result.first_break} ({len(result.breaks)} case(s) affected)")
     sys.exit(0 if result.ok else 1)
+
+
+@audit.command("anchor")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def audit_anchor(ctx: click.Context, as_json: bool) -> None:
+    """Write a checkpoint of the whole log and print its hash (publish it outside the system)."""
+    from engine.checkpoints import write_checkpoint
+
+    engine = _engine(ctx.find_root())
+    with write_session(engine.sessions) as session:
+        checkpoint = write_checkpoint(session, engine.now(), "cli")
+        summary = {
+            "seq": checkpoint.seq,
+            "at": checkpoint.at.isoformat(),
+            "cases": checkpoint.case_count,
+            "events": checkpoint.event_count,
+            "admin_events": checkpoint.admin_event_count,
+            "hash": checkpoint.hash,
+        }
+    if as_json:
+        _print_json(summary)
+        return
+    click.echo(
+        f"checkpoint #{summary['seq']} at {summary['at']}: {summary['cases']} cases, {summary['events']} events, "
+        f"{summary['admin_events']} admin events"
+    )
+    click.echo(f"anchor hash: {summary['hash']}")
 
 
 @main.command()

@@ -1,5 +1,5 @@
 """The timer job (and, with DEMOZONE_SMTP_URL set, the mail job): APScheduler runs them every few
-seconds, in `demozone worker` or beside the server.
+seconds, in `demozone worker` or beside the server. A daily job writes an audit checkpoint.
 
 The job goes through the engine's command path (``fire_due_timers``), one transaction per pass, so
 it is safe to run in several processes: on PostgreSQL due cases are claimed with
@@ -16,12 +16,15 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from engine import AppEngine
+from engine.checkpoints import write_checkpoint
 from engine.db import write_session
 from engine.mailer import deliver_outbox, smtp_url_from_env
 
 log = logging.getLogger(__name__)
 JOB_ID = "demozone:fire-due-timers"
 MAIL_JOB_ID = "demozone:deliver-mail"
+ANCHOR_JOB_ID = "demozone:audit-anchor"
+ANCHOR_INTERVAL_HOURS = 24
 BATCH_SIZE = 200
 
 
@@ -60,6 +63,16 @@ def build_scheduler(engine: AppEngine, interval_seconds: float = 10, blocking: b
         max_instances=1,
         next_run_time=datetime.now(UTC),  # fire what fell due while nothing ran, at once
     )
+    scheduler.add_job(
+        write_daily_anchor,
+        "interval",
+        args=[engine],
+        hours=ANCHOR_INTERVAL_HOURS,
+        id=ANCHOR_JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
     smtp_url = smtp_url_from_env()
     if smtp_url:
         scheduler.add_job(
@@ -74,6 +87,16 @@ def build_scheduler(engine: AppEngine, interval_seconds: float = 10, blocking: b
             next_run_time=datetime.now(UTC),
         )
     return scheduler
+
+
+def write_daily_anchor(engine: AppEngine) -> None:
+    """The daily checkpoint of the whole log (engine/checkpoints.py); its hash goes to the log for publishing."""
+    try:
+        with write_session(engine.sessions) as session:
+            checkpoint = write_checkpoint(session, engine.now(), "scheduler")
+            log.info("audit checkpoint #%d written, anchor hash %s", checkpoint.seq, checkpoint.hash)
+    except Exception:  # e.g. two workers anchoring at once: one loses on the unique seq; tomorrow's run follows
+        log.exception("audit checkpoint not written")
 
 
 def _deliver_mail(engine: AppEngine, smtp_url: str) -> None:
