@@ -78,9 +78,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     for blueprint in (designer.bp, designer_forms.bp, designer_migrate.bp):
         app.register_blueprint(blueprint)
-    from web import audit, notifications, overview
+    from web import admin, audit, notifications, overview, termination
 
-    for blueprint in (audit.bp, overview.bp, notifications.bp):
+    for blueprint in (audit.bp, overview.bp, notifications.bp, termination.bp, admin.bp):
         app.register_blueprint(blueprint)
     from web import ops
 

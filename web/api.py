@@ -192,6 +192,17 @@ def get_instance(instance_id: uuid.UUID):  # noqa: ANN201
     return jsonify(get_engine().get_instance(get_session(), _actor(), instance_id).to_dict())
 
 
+@bp.route("/instances/<uuid:instance_id>/terminate", methods=["POST"])
+@token_required
+def terminate_instance(instance_id: uuid.UUID):  # noqa: ANN201
+    reason = _body().get("reason", "")
+    if not isinstance(reason, str):
+        raise InvalidInput("reason must be a string", {"reason": "终止理由必须是文本"})
+    with write() as session:
+        view = get_engine().terminate_instance(session, _actor(), instance_id, reason)
+    return jsonify(view.to_dict())
+
+
 @bp.route("/instances/<uuid:instance_id>/history")
 @token_required
 def history(instance_id: uuid.UUID):  # noqa: ANN201

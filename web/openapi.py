@@ -272,6 +272,20 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json(_ref("Instance"), "The case"), **_errors(401, 404)},
                 }
             },
+            "/api/v1/instances/{instance_id}/terminate": {
+                "post": {
+                    "summary": "Terminate a running case (终止) with a reason; 省科协 or admin only",
+                    "parameters": [_uuid_param("instance_id", "case id")],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("ReturnRequest")}},
+                    },
+                    "responses": {
+                        "200": _json(_ref("Instance"), "The terminated case"),
+                        **_errors(400, 401, 403, 404, 409),
+                    },
+                }
+            },
             "/api/v1/instances/{instance_id}/history": {
                 "get": {
                     "summary": "The case's hash-chained history",
