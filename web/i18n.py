@@ -64,6 +64,7 @@ COMMAND_LABELS = {
     "timer": _l("Timer fired"),
     "migrate": _l("Moved to another process version"),
     "document": _l("Document issued"),
+    "terminate": _l("Case terminated"),
 }
 URGENCY_LABELS = {"平件": _l("Normal"), "加急": _l("Urgent"), "特急": _l("Extra urgent")}
 STATUS_LABELS = {

@@ -148,7 +148,7 @@ def timeline(events: list[HistoryEvent], version: LoadedVersion) -> list[Entry]:
     for event in events:
         payload = event.payload or {}
         detail = ""
-        if event.command == "return":
+        if event.command in ("return", "terminate"):
             detail = str(payload.get("reason", ""))
         elif event.command == "transfer":
             target = str(payload.get("to", ""))

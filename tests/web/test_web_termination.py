@@ -28,6 +28,7 @@ def test_province_office_terminates_from_the_case_page(world: World) -> None:
     assert done.status_code == 200 and "已终止" in done.get_data(as_text=True)
     assert _status(world) == "terminated"
     assert f'action="/cases/{world.case_a}/terminate"' not in done.get_data(as_text=True)
+    assert "案件终止" in done.get_data(as_text=True)  # the timeline entry, with its reason
 
 
 def test_others_see_no_form_and_are_refused(world: World) -> None:
