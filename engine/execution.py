@@ -14,6 +14,7 @@ from engine.clock import Clock, using_clock
 from engine.errors import WorkflowFailed
 from engine.scripting import ScriptEngine
 from engine.store import all_tasks, ready_user_tasks
+from engine.workflow import has_ready_engine_task
 
 MAX_ENGINE_ROUNDS = 20
 
@@ -26,7 +27,9 @@ def run_until_waiting(
     Returns the BPMN ids of the steps completed, in order. Raises WorkflowFailed if any step fails.
     """
     workflow.script_engine = script_engine
-    before = {t.id for t in all_tasks(workflow) if t.state & TaskState.FINISHED_MASK}
+    # Keyed by id(): hashing the tasks' UUIDs is what made this slow in long cases. The dict keeps the
+    # tasks alive, so no new task can reuse the id of one of them.
+    before = {id(t): t for t in all_tasks(workflow) if t.state & TaskState.FINISHED_MASK}
     try:
         with using_clock(clock):
             action()
@@ -34,20 +37,19 @@ def run_until_waiting(
                 # A timer that falls due during do_engine_steps only becomes READY at its end.
                 workflow.refresh_timers()
                 workflow.do_engine_steps()
-                if not any(t.state == TaskState.READY and not t.task_spec.manual for t in all_tasks(workflow)):
+                if not has_ready_engine_task(workflow):
                     break
     except SpiffWorkflowException as exc:
         task = getattr(exc, "task", None)
         where = f" in step {task.task_spec.bpmn_id}" if task is not None else ""
         raise WorkflowFailed(f"{exc}{where}") from exc
-    failed = [t for t in all_tasks(workflow) if t.state == TaskState.ERROR]
-    if failed:
-        raise WorkflowFailed(f"step {failed[0].task_spec.bpmn_id} failed")
-    return [
-        t.task_spec.bpmn_id
-        for t in all_tasks(workflow)
-        if t.id not in before and t.state == TaskState.COMPLETED and t.task_spec.bpmn_id
-    ]
+    completed = []
+    for task in all_tasks(workflow):
+        if task.state == TaskState.ERROR:
+            raise WorkflowFailed(f"step {task.task_spec.bpmn_id} failed")
+        if task.state == TaskState.COMPLETED and id(task) not in before and task.task_spec.bpmn_id:
+            completed.append(task.task_spec.bpmn_id)
+    return completed
 
 
 def complete_user_task(task: Any, data: dict[str, Any]) -> None:

@@ -25,7 +25,16 @@ from sqlalchemy.orm.exc import StaleDataError
 from engine.access import SYSTEM, Actor, check_may_act, check_may_read
 from engine.batches import batch_for_new_case
 from engine.clock import Clock, FixedClock, install_timer_clock
-from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied, SpecInvalid, TaskNotReady, WorkflowFailed
+from engine.errors import (
+    Conflict,
+    EngineError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    SpecInvalid,
+    TaskNotReady,
+    WorkflowFailed,
+)
 from engine.execution import complete_user_task, ready_index, run_until_waiting
 from engine.forms import validate_form_data
 from engine.history import append_event
@@ -37,12 +46,31 @@ from engine.scripting import ScriptEngine
 from engine.serializer import StateSerializer
 from engine.settings import Settings
 from engine.specs import Finding, ProcessBundle, load_definitions
-from engine.store import LoadedVersion, WorkflowStore, ready_user_tasks, task_properties
+from engine.store import (
+    LoadedVersion,
+    WorkflowStore,
+    ready_user_tasks,
+    select_open_rows,
+    select_open_rows_beside,
+    task_properties,
+)
 from engine.termination import terminate_instance
 from engine.timers import coalesce_missed_cycles
 from engine.views import InstanceView, TaskDetail, TaskView, jsonable
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _TaskAction:
+    """What a command on one open task works with, loaded and checked."""
+
+    row: Any  # the task's open-task row
+    open_rows: list[Any]  # every open-task row of its case
+    instance: Instance
+    version: LoadedVersion
+    workflow: Any
+    task: Any
 
 
 @dataclass(frozen=True)
@@ -153,7 +181,7 @@ class Engine:
             workflow.task_tree.data["parent_case"] = str(parent.id)
         if batch is not None:
             workflow.task_tree.data.update({"batch_id": batch.id, "batch_name": batch.name})
-        progress = self._advance(session, instance, workflow, lambda: None)
+        progress, open_tasks = self._advance(session, instance, workflow, lambda: None)
         append_event(
             session,
             instance,
@@ -173,7 +201,7 @@ class Engine:
         )
         self.flush_command(session)
         self.store.keep_after_commit(session, instance, workflow)
-        return self._view(session, instance, workflow)
+        return self._view(session, instance, workflow, open_tasks)
 
     def _starter_assignment(self, version, actor, scope, data, parent) -> tuple[str, str] | None:  # noqa: ANN001
         """The (role, org) the actor starts the case as; PermissionDenied if it holds none."""
@@ -222,19 +250,20 @@ class Engine:
         return TaskView.of(row)
 
     def complete_task(self, session: Session, actor: Actor, task_id: uuid.UUID, data: dict[str, Any]) -> InstanceView:
-        row, instance, version, workflow, task = self._load_for_action(session, actor, task_id)
-        data = validate_form_data(version.forms[row.form], data) if row.form in version.forms else data
-        return self._run_task(session, actor, row, instance, workflow, task, data, "complete", {"data": data})
+        action = self._load_for_action(session, actor, task_id)
+        row, forms = action.row, action.version.forms
+        data = validate_form_data(forms[row.form], data) if row.form in forms else data
+        return self._run_task(session, actor, action, data, "complete", {"data": data})
 
     def return_task(self, session: Session, actor: Actor, task_id: uuid.UUID, reason: str) -> InstanceView:
-        row, instance, _version, workflow, task = self._load_for_action(session, actor, task_id)
-        props = task_properties(task)
+        action = self._load_for_action(session, actor, task_id)
+        props = task_properties(action.task)
         if not props.get("returnField"):
-            raise TaskNotReady(f"step {row.bpmn_id} cannot be returned")
+            raise TaskNotReady(f"step {action.row.bpmn_id} cannot be returned")
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInput("a reason is required to return a task", {"return_reason": "退回须填写理由"})
         data = {props["returnField"]: props["returnValue"], "return_reason": reason.strip()}
-        return self._run_task(session, actor, row, instance, workflow, task, data, "return", {"reason": reason.strip()})
+        return self._run_task(session, actor, action, data, "return", {"reason": reason.strip()})
 
     def terminate_instance(self, session: Session, actor: Actor, instance_id: uuid.UUID, reason: str) -> InstanceView:
         """终止: end a running case early (省科协 or admin), with its child cases; see engine/termination.py."""
@@ -258,7 +287,7 @@ class Engine:
             try:
                 with session.begin_nested():
                     workflow = self.store.load(session, instance)
-                    progress = self._advance(session, instance, workflow, lambda: None)
+                    progress, _open_tasks = self._advance(session, instance, workflow, lambda: None)
                     append_event(session, instance, at=now, actor=SYSTEM.username, command="timer", payload=progress)
                     self.flush_command(session)
             except (Conflict, WorkflowFailed) as exc:
@@ -329,17 +358,25 @@ class Engine:
         row = session.get(OpenTask, task_id)
         if row is not None:
             return row
+        raise self._not_open(session, task_id)
+
+    def _not_open(self, session: Session, task_id: uuid.UUID) -> EngineError:
+        """Conflict if someone already completed the task, else NotFound."""
         done = session.scalar(
             select(HistoryEvent)
             .where(HistoryEvent.task_id == task_id, HistoryEvent.command.in_(("complete", "return")))
             .limit(1)
         )
         if done is not None:
-            raise Conflict(f"task {task_id} was already completed by {done.actor}")
-        raise NotFound(f"task {task_id} not found")
+            return Conflict(f"task {task_id} was already completed by {done.actor}")
+        return NotFound(f"task {task_id} not found")
 
-    def _load_for_action(self, session: Session, actor: Actor, task_id: uuid.UUID):  # noqa: ANN202
-        row = self.find_open_task(session, task_id)
+    def _load_for_action(self, session: Session, actor: Actor, task_id: uuid.UUID) -> _TaskAction:
+        # The task's row and its case's other open rows in one statement: saving the case needs them all.
+        open_rows = select_open_rows_beside(session, task_id)
+        row = next((r for r in open_rows if r.id == task_id), None)
+        if row is None:
+            raise self._not_open(session, task_id)
         check_may_act(actor, row)
         instance = session.get(Instance, row.instance_id)
         version = self.store.version(session, instance.process_version_id)
@@ -350,11 +387,14 @@ class Engine:
             raise Conflict(f"task {task_id} was completed by someone else at the same time")
         if task.state != TaskState.READY:
             raise TaskNotReady(f"task {task_id} is {TaskState.get_name(task.state)}")
-        return row, instance, version, workflow, task
+        return _TaskAction(row, open_rows, instance, version, workflow, task)
 
-    def _run_task(self, session, actor, row, instance, workflow, task, data, command, payload) -> InstanceView:  # noqa: ANN001
+    def _run_task(self, session, actor, action, data, command, payload) -> InstanceView:  # noqa: ANN001
+        row, instance, workflow, task = action.row, action.instance, action.workflow, action.task
         index = ready_index(workflow, task.id)
-        progress = self._advance(session, instance, workflow, lambda: complete_user_task(task, data))
+        progress, open_tasks = self._advance(
+            session, instance, workflow, lambda: complete_user_task(task, data), action.open_rows
+        )
         append_event(
             session,
             instance,
@@ -369,13 +409,13 @@ class Engine:
         )
         self.flush_command(session)
         self.store.keep_after_commit(session, instance, workflow)
-        return self._view(session, instance, workflow)
+        return self._view(session, instance, workflow, open_tasks)
 
-    def _advance(self, session: Session, instance: Instance, workflow, action) -> dict[str, Any]:  # noqa: ANN001
+    def _advance(self, session: Session, instance: Instance, workflow, action, open_rows=None):  # noqa: ANN001, ANN202
         """Run ``action`` and the engine until the case waits, then save it.
 
-        Returns what the history records of it: the steps completed and the service calls made
-        (with their results, so a replay can reproduce them without side effects).
+        Returns what the history records of it — the steps completed and the service calls made (with
+        their results, so a replay can reproduce them without side effects) — and the case's open tasks.
         """
         now = self.now()
         context = ServiceContext(session, now, instance, self)
@@ -385,8 +425,9 @@ class Engine:
         )
         completed = run_until_waiting(workflow, self.clock, script_engine, action)
         coalesce_missed_cycles(workflow, now)
-        self.store.save(session, instance, workflow, now)
-        return {"completed": completed, "services": context.calls} if context.calls else {"completed": completed}
+        open_tasks = self.store.save(session, instance, workflow, now, open_rows)
+        progress = {"completed": completed, "services": context.calls} if context.calls else {"completed": completed}
+        return progress, open_tasks
 
     def _touch(self, instance: Instance) -> None:
         instance.updated_at = self.now()
@@ -407,15 +448,16 @@ class Engine:
                 raise
             raise Conflict("the case was changed by someone else at the same time; reload and try again") from exc
 
-    def _view(self, session: Session, instance: Instance, workflow) -> InstanceView:  # noqa: ANN001
+    def _view(self, session: Session, instance: Instance, workflow, open_rows=None) -> InstanceView:  # noqa: ANN001
+        """The case as a command leaves it (``open_rows`` as it saved them) or as it is stored."""
         version = self.store.version(session, instance.process_version_id)
-        rows = session.scalars(
-            select(OpenTask).where(OpenTask.instance_id == instance.id).order_by(OpenTask.created_at)
-        )
-        data = workflow.data if workflow.is_completed() else workflow.task_tree.data
-        if not workflow.is_completed():
+        if open_rows is None:
+            open_rows = select_open_rows(session, instance.id)
+        if workflow.is_completed():
+            data = workflow.data
+        else:
             ready = ready_user_tasks(workflow)
-            data = {**data, **(ready[-1].data if ready else _latest_data(workflow))}
+            data = {**workflow.task_tree.data, **(ready[-1].data if ready else _latest_data(workflow))}
         return InstanceView(
             instance.id,
             instance.process_id,
@@ -429,7 +471,7 @@ class Engine:
             instance.created_at,
             instance.completed_at,
             instance.next_timer_at,
-            [TaskView.of(r) for r in rows],
+            [TaskView.of(r) for r in open_rows],
             jsonable(data),
         )
 

@@ -16,42 +16,92 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import InvalidInput
+from engine.workflow import LiveWorkflow
 
 MEMO_ATTRIBUTE = "_demozone_finished_task_dicts"
 
 
+class _TaskEntry:
+    """A task as last converted: the task, its memo key, its dict and, once encoded, its JSON member text."""
+
+    __slots__ = ("task", "key", "converted", "text")
+
+    def __init__(self, task: Any, converted: dict[str, Any]) -> None:
+        self.task = task
+        self.key = (task.state, task.last_state_change)
+        self.converted = converted
+        self.text: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.key[0] & TaskState.FINISHED_MASK)
+
+    def is_current(self, task: Any) -> bool:
+        return self.task is task and self.key == (task.state, task.last_state_change)
+
+
 class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
-    """Serializes a workflow without its spec, reusing the dicts of tasks that have finished.
+    """Serializes a workflow without its spec, reusing the JSON of tasks that have finished.
 
     A finished task never changes again (a reset changes its state and timestamp, which is the
-    memo key), so converting it once is enough: saving then costs what changed, not the whole tree.
+    memo key), so converting and encoding it once is enough: saving then costs what changed, not
+    the whole tree — a case of 200 steps used to re-encode all of them in every command.
     """
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
-        memo: dict[UUID, tuple[tuple[int, float], dict[str, Any]]] = getattr(workflow, MEMO_ATTRIBUTE, {})
-        tasks = {}
+        dct = self._without_tasks(workflow)
+        dct["tasks"] = {str(task_id): entry.converted for task_id, entry in self._converted(workflow)}
+        return dct
+
+    def to_json(self, workflow: BpmnWorkflow, encoder: type[json.JSONEncoder], extra: dict[str, Any]) -> str:
+        """The JSON text of the workflow's dict and ``extra``, each finished task's text taken from the memo.
+
+        Call it with the registry in encoder mode, as SpiffWorkflow's ``serialize_json`` does: converters
+        then leave dates and other values to ``encoder``.
+        """
+        fragments, unfinished = [], {}
+        for task_id, entry in self._converted(workflow):
+            if entry.finished:
+                if entry.text is None:
+                    entry.text = json.dumps({str(task_id): entry.converted}, cls=encoder)[1:-1]
+                fragments.append(entry.text)
+            else:
+                unfinished[str(task_id)] = entry.converted
+        if unfinished:
+            fragments.append(json.dumps(unfinished, cls=encoder)[1:-1])
+        head = json.dumps({**self._without_tasks(workflow), "typename": self.typename, **extra}, cls=encoder)
+        return head[:-1] + ', "tasks": {' + ", ".join(fragments) + "}}"
+
+    def _converted(self, workflow: BpmnWorkflow) -> list[tuple[UUID, _TaskEntry]]:
+        """Each task's converted dict: from the memo for a finished task seen before, else converted now.
+
+        The memo is keyed by id(task) (hashing 200 UUIDs per save was a visible cost of long cases); each
+        entry holds its task, so the id cannot be reused while the entry exists.
+        """
+        memo: dict[int, _TaskEntry] = getattr(workflow, MEMO_ATTRIBUTE, {})
+        entries = []
         for task_id, task in workflow.tasks.items():
-            key = (task.state, task.last_state_change)
-            cached = memo.get(task_id)
-            if cached is not None and cached[0] == key:
-                tasks[str(task_id)] = cached[1]
-                continue
-            converted = self.registry.convert(task)
-            tasks[str(task_id)] = converted
-            if task.state & TaskState.FINISHED_MASK:
-                memo[task_id] = (key, converted)
+            entry = memo.get(id(task))
+            if entry is None or not entry.is_current(task):
+                entry = _TaskEntry(task, self.registry.convert(task))
+                if entry.finished:
+                    memo[id(task)] = entry
+            entries.append((task_id, entry))
         setattr(workflow, MEMO_ATTRIBUTE, memo)
+        return entries
+
+    def _without_tasks(self, workflow: BpmnWorkflow) -> dict[str, Any]:
         return {
             "data": self.registry.convert(self.registry.clean(workflow.data)),
             "correlations": workflow.correlations,
             "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
             "success": workflow.success,
             "completed": workflow.completed,
-            "tasks": tasks,
             "root": str(workflow.task_tree.id),
             "subprocesses": self.mapping_to_dict(workflow.subprocesses),
             "bpmn_events": self.registry.convert(workflow.bpmn_events),
@@ -69,7 +119,7 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
             workflow,
             MEMO_ATTRIBUTE,
             {
-                task.id: ((task.state, task.last_state_change), task_dicts[str(task.id)])
+                id(task): _TaskEntry(task, task_dicts[str(task.id)])
                 for task in workflow.tasks.values()
                 if task.state & TaskState.FINISHED_MASK
             },
@@ -81,13 +131,15 @@ class StateSerializer:
     """The single serializer registry of the engine (built per engine, never mutating Spiff's config)."""
 
     def __init__(self) -> None:
-        config = dict(SPIFF_CONFIG)
-        config[BpmnWorkflow] = _SpecFreeWorkflowConverter
-        registry = BpmnWorkflowSerializer.configure(config)
+        registry = BpmnWorkflowSerializer.configure(dict(SPIFF_CONFIG))
+        # Registering it replaces SpiffWorkflow's converter of workflows in this registry only; states keep
+        # SpiffWorkflow's type name, and load as the engine's LiveWorkflow.
+        self._workflow_converter = _SpecFreeWorkflowConverter(LiveWorkflow, registry, typename="BpmnWorkflow")
         registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
         registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
         self._registry = registry
         self._serializer = BpmnWorkflowSerializer(registry)
+        self._encoder = create_encoder(registry)
 
     @property
     def registry(self) -> Any:
@@ -110,7 +162,13 @@ class StateSerializer:
         return spec, subprocess_specs
 
     def dump_state(self, workflow: BpmnWorkflow) -> str:
-        return self._serializer.serialize_json(workflow)
+        # SpiffWorkflow's serialize_json, with the finished tasks' JSON reused instead of re-encoded.
+        self._registry._encoder_mode = True
+        try:
+            extra = {self._serializer.VERSION_KEY: self._serializer.VERSION}
+            return self._workflow_converter.to_json(workflow, self._encoder, extra)
+        finally:
+            self._registry._encoder_mode = False
 
     def load_state(self, text: str, spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
         dct = json.loads(text)

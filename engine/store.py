@@ -16,8 +16,9 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import event, select
+from sqlalchemy import Delete, Select, bindparam, delete, event, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from engine.access import scope_org_for
 from engine.clock import parse_instant
@@ -27,6 +28,7 @@ from engine.models import Instance, OpenTask, ProcessVersion
 from engine.roles import LANE_ROLES
 from engine.serializer import StateSerializer
 from engine.task_notifications import notify_opened_tasks
+from engine.workflow import LiveWorkflow
 
 URGENCIES = ("平件", "加急", "特急")
 _PENDING_KEY = "demozone_pending_workflows"
@@ -62,6 +64,30 @@ def all_tasks(workflow: BpmnWorkflow) -> list[Any]:
 
 def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
     return [t for t in all_tasks(workflow) if t.state == TaskState.READY and t.task_spec.manual]
+
+
+def _open_task_statements() -> tuple[Select, Select, Delete]:
+    """The open-task statements of every command, built once: SQLAlchemy then reuses their compiled form."""
+    table = OpenTask.__table__
+    rows = select(*table.c).order_by(table.c.created_at)
+    of_case = rows.where(table.c.instance_id == bindparam("case_id"))
+    case_of_task = select(table.c.instance_id).where(table.c.id == bindparam("task_id")).scalar_subquery()
+    beside_task = rows.where(table.c.instance_id == case_of_task)
+    closing = delete(table).where(table.c.id.in_(bindparam("task_ids", expanding=True)))
+    return of_case, beside_task, closing
+
+
+_OPEN_ROWS_OF_CASE, _OPEN_ROWS_BESIDE_TASK, _DELETE_OPEN_ROWS = _open_task_statements()
+
+
+def select_open_rows(session: Session, instance_id: uuid.UUID) -> list[Any]:
+    """The open-task rows of a case, oldest first, as plain rows (a command reads them, never edits them)."""
+    return list(session.connection().execute(_OPEN_ROWS_OF_CASE, {"case_id": instance_id}))
+
+
+def select_open_rows_beside(session: Session, task_id: uuid.UUID) -> list[Any]:
+    """Every open-task row of the case of the open task ``task_id`` (none if it is not open), oldest first."""
+    return list(session.connection().execute(_OPEN_ROWS_BESIDE_TASK, {"task_id": task_id}))
 
 
 class WorkflowStore:
@@ -103,7 +129,7 @@ class WorkflowStore:
         return self.version(session, version_id)
 
     def new_workflow(self, version: LoadedVersion) -> BpmnWorkflow:
-        return BpmnWorkflow(version.spec, version.subprocess_specs)
+        return LiveWorkflow(version.spec, version.subprocess_specs)
 
     def load(self, session: Session, instance: Instance) -> BpmnWorkflow:
         """The workflow of ``instance`` for a command, taken out of the live cache when it is there."""
@@ -136,8 +162,19 @@ class WorkflowStore:
             while len(self._live) > self.LIVE_CACHE_SIZE:
                 self._live.popitem(last=False)
 
-    def save(self, session: Session, instance: Instance, workflow: BpmnWorkflow, now: datetime) -> None:
-        """Write the state, status, next timer and open tasks of ``instance`` (no commit)."""
+    def save(
+        self,
+        session: Session,
+        instance: Instance,
+        workflow: BpmnWorkflow,
+        now: datetime,
+        open_rows: list[Any] | None = None,
+    ) -> list[Any]:
+        """Write the state, status, next timer and open tasks of ``instance`` (no commit).
+
+        ``open_rows`` are the case's open-task rows as the command read them (else they are read here).
+        Returns the case's open tasks after the command, oldest first: the rows kept and the rows added.
+        """
         instance.state = self.serializer.dump_state(workflow)
         instance.serializer_version = self.serializer.version
         instance.updated_at = now
@@ -148,14 +185,26 @@ class WorkflowStore:
             instance.outcome = _outcome(workflow)
             instance.result = _plain(workflow.data)
             instance.next_timer_at = None
-        self._sync_open_tasks(session, instance, workflow, now)
+        if open_rows is None:
+            open_rows = select_open_rows(session, instance.id)
+        return self._sync_open_tasks(session, instance, workflow, now, open_rows)
 
-    def _sync_open_tasks(self, session: Session, instance: Instance, workflow: BpmnWorkflow, now: datetime) -> None:
-        existing = {t.id: t for t in session.scalars(select(OpenTask).where(OpenTask.instance_id == instance.id))}
+    def _sync_open_tasks(
+        self, session: Session, instance: Instance, workflow: BpmnWorkflow, now: datetime, open_rows: list[Any]
+    ) -> list[Any]:
+        existing = {row.id: row for row in open_rows}
         ready = {t.id: t for t in ready_user_tasks(workflow)} if instance.status == "running" else {}
-        for task_id, row in existing.items():
-            if task_id not in ready:
-                session.delete(row)
+        closed = [task_id for task_id in existing if task_id not in ready]
+        if closed:
+            # One statement for all, straight to the table (the rows were read as plain rows); a row object
+            # some earlier step of the transaction loaded must not outlive its row.
+            session.connection().execute(_DELETE_OPEN_ROWS, {"task_ids": closed})
+            for task_id in closed:
+                loaded = session.identity_map.get(identity_key(OpenTask, task_id))
+                if loaded is not None:
+                    session.expunge(loaded)
+        kept = [row for row in open_rows if row.id in ready]
+        added = []
         version = self.version(session, instance.process_version_id)
         case_data = workflow.task_tree.data if workflow.task_tree else {}
         for task_id, task in ready.items():
@@ -166,7 +215,7 @@ class WorkflowStore:
                 task.data.get("urgency") if task.data.get("urgency") in URGENCIES else props.get("urgency", "平件")
             )
             role = _task_role(task, props)
-            session.add(
+            added.append(
                 OpenTask(
                     id=task_id,
                     instance=instance,
@@ -184,7 +233,9 @@ class WorkflowStore:
                     case_title=f"{case_data.get('county_name') or task.data.get('county_name', '')} · {version.name}",
                 )
             )
+        session.add_all(added)
         notify_opened_tasks(session, instance, workflow, open_before=set(existing), open_now=set(ready), now=now)
+        return kept + added
 
 
 def _task_role(task: Any, props: dict[str, str]) -> str:
