@@ -103,6 +103,7 @@ BASELINE_CITIES = 4  # hot cities kept for the one-client baseline
 # request waiting on SQLite's write lock or the network does not leave its worker idle.
 PRODUCTION_WORKERS = 2 * (os.cpu_count() or 1)
 PRODUCTION_THREADS = 2
+CPU_REQUESTS = 40  # requests of each kind for the server-CPU figures (one hot city's tasks, at most 50)
 BASELINE_SECONDS = 4.0
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -310,8 +311,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, workers: int, threads: int, log: Path) -> Iterator[int]:
-    """``demozone serve`` on 127.0.0.1 and a free port; yields the port once /login answers."""
+def server(url: str, workers: int, threads: int, log: Path) -> Iterator[tuple[int, int]]:
+    """``demozone serve`` on 127.0.0.1 and a free port; yields (port, server pid) once /login answers."""
     port = free_port()
     script = Path(sys.executable).with_name("demozone")
     command = [str(script)] if script.exists() else [sys.executable, "-c", "from web.cli import main; main()"]
@@ -342,7 +343,7 @@ def server(url: str, workers: int, threads: int, log: Path) -> Iterator[int]:
                 raise SystemExit(f"the server did not answer within 60 s; see {log}")
             time.sleep(0.1)
         time.sleep(0.5 if workers > 1 else 0)  # let every worker finish booting
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         try:
@@ -479,6 +480,53 @@ def run_load(port: int, hot: list[HotCity], clients: int, warmup: float, duratio
     return result
 
 
+def server_cpu_seconds(server_pid: int) -> float:
+    """CPU time (user + system) the server's child processes (the gunicorn workers) have used, from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command name: state, ppid, ...
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == server_pid:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_cpu(port: int, server_pid: int, city: HotCity, requests: int) -> dict[str, float]:
+    """Server CPU seconds per request of each kind, one client and one kind at a time.
+
+    Unlike wall-clock latency, CPU time hardly depends on what else the machine runs, so it shows
+    whether a request fits the budget the p95 goal needs (8 clients on 2 CPUs: about 8-10 ms).
+    """
+    client = Client(port)
+    cookie = client.sign_in(city.username)
+    body = json.dumps({"data": form("talent_cosign", talent_decision="同意")}, ensure_ascii=False).encode()
+    tasks = city.task_ids[-requests:]
+    calls = {
+        "inbox": [("GET", "/inbox", None, {"Cookie": cookie})] * requests,
+        "task page": [("GET", f"/tasks/{tasks[0]}", None, {"Cookie": cookie})] * requests,
+        "API completion": [
+            ("POST", f"/api/v1/tasks/{task_id}/complete", body,
+             {"Authorization": f"Bearer {city.token}", "Content-Type": "application/json"})
+            for task_id in tasks
+        ],
+    }
+    per_request = {}
+    for kind in KINDS:
+        method, path, _data, headers = calls[kind][0]
+        if method == "GET":
+            client.call(method, path, None, headers)  # the first request of a page fills per-process caches
+        before = server_cpu_seconds(server_pid)
+        for method, path, data, headers in calls[kind]:
+            status, answer, _s, _r = client.call(method, path, data, headers)
+            if status != 200:
+                raise SystemExit(f"{method} {path} answered {status}: {answer[:200]!r}")
+        per_request[kind] = (server_cpu_seconds(server_pid) - before) / len(calls[kind])
+    client.close()
+    return per_request
+
+
 # -- 4. the peer workload ----------------------------------------------------------------------------------
 
 
@@ -589,11 +637,15 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
     print(f"\n3. web under load: demozone serve (gunicorn, {args.workers} worker(s) x {args.threads} thread(s)), "
           f"{args.clients} clients, {args.warmup:g} s warm-up + {args.duration:g} s measured")
-    reserved = min(BASELINE_CITIES, max(0, len(stored.hot) - args.clients))
-    baseline_cities, load_cities = stored.hot[:reserved], stored.hot[reserved:]
-    with server(url, args.workers, args.threads, workdir / "server-load.log") as port:
+    cpu_city, hot = stored.hot[0], stored.hot[1:]
+    reserved = min(BASELINE_CITIES, max(0, len(hot) - args.clients))
+    baseline_cities, load_cities = hot[:reserved], hot[reserved:]
+    with server(url, args.workers, args.threads, workdir / "server-load.log") as (port, server_pid):
+        cpu = run_cpu(port, server_pid, cpu_city, CPU_REQUESTS)
         baseline = run_load(port, baseline_cities, 1, args.warmup, BASELINE_SECONDS) if baseline_cities else None
         load = run_load(port, load_cities, args.clients, args.warmup, args.duration)
+    print(f"  server CPU per request (one client, {CPU_REQUESTS} of each in turn; load-independent): "
+          + ", ".join(f"{kind} {cpu[kind] * 1000:.1f} ms" for kind in KINDS))
     if baseline is not None:
         print(f"  one client alone first ({BASELINE_SECONDS:g} s, the service time without queueing): "
               + ", ".join(f"{kind} p50 {ms(pct(baseline.samples[kind], 50))} ms" for kind in KINDS))
@@ -614,7 +666,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
     print(f"\n4. peer workload: {args.peer_instances} {PEER} cases ({PEER_STEPS} sequential user tasks), one "
           f"sequential API client, demozone serve with 1 worker, SQLite, {stored.cases} cases stored")
-    with server(url, 1, args.threads, workdir / "server-peer.log") as port:
+    with server(url, 1, args.threads, workdir / "server-peer.log") as (port, _pid):
         peer = run_peer(port, peer_token, args.peer_instances)
     start_rate = len(peer.starts) / peer.start_wall
     rate = len(peer.completions) / peer.complete_wall
