@@ -378,7 +378,7 @@ class Engine:
         if row is None:
             raise self._not_open(session, task_id)
         check_may_act(actor, row)
-        instance = session.get(Instance, row.instance_id)
+        instance = self.store.instance(session, row.instance_id)
         version = self.store.version(session, instance.process_version_id)
         workflow = self.store.load(session, instance)
         task = workflow.get_task_from_id(row.id)

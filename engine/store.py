@@ -78,6 +78,7 @@ def _open_task_statements() -> tuple[Select, Select, Delete]:
 
 
 _OPEN_ROWS_OF_CASE, _OPEN_ROWS_BESIDE_TASK, _DELETE_OPEN_ROWS = _open_task_statements()
+_INSTANCE_BY_ID = select(Instance).where(Instance.id == bindparam("instance_id"))
 
 
 def select_open_rows(session: Session, instance_id: uuid.UUID) -> list[Any]:
@@ -127,6 +128,10 @@ class WorkflowStore:
         if version_id is None:
             raise NotFound(f"process {process_id!r} is not deployed")
         return self.version(session, version_id)
+
+    def instance(self, session: Session, instance_id: uuid.UUID) -> Instance:
+        """The case row of a command (``session.get`` builds its statement anew on every call)."""
+        return session.execute(_INSTANCE_BY_ID, {"instance_id": instance_id}).scalar_one()
 
     def new_workflow(self, version: LoadedVersion) -> BpmnWorkflow:
         return LiveWorkflow(version.spec, version.subprocess_specs)
