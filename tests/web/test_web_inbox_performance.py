@@ -20,7 +20,7 @@ from tests.web.conftest import World, signed_in
 from web.form_render import build_fields
 from web.i18n import BEIJING, NUMERIC_PATTERNS, format_time
 
-# Before the cuts the inbox page ran 15 statements and this task page 22 (see bench/README.md).
+# Before the cuts the inbox page ran 15 statements and the task page read the case row four times (bench/README.md).
 INBOX_STATEMENTS = 10
 TASK_PAGE_STATEMENTS = 18  # case A's, with a comment and an attachment
 
