@@ -16,16 +16,10 @@ from sqlalchemy import select
 
 from engine.db import read_session
 from engine.models import Document
+from tests.support.zone import GOOD, NO_VETO
 from tests.web.conftest import World, act, fill, open_task, signed_in
 
 KINDS = ["联合请示", "考察评估意见表", "批复"]
-GOOD = {"score_foundation": 23, "score_demand": 22, "score_targets": 18, "score_support": 17, "score_materials": 9}
-NO_VETO = {
-    "veto_falsified": False,
-    "veto_no_leading_industry": False,
-    "veto_no_funding": False,
-    "veto_major_incident": False,
-}
 
 
 def _complete(world: World, username: str, step: str, data: dict) -> None:
