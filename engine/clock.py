@@ -12,8 +12,11 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as _spiff_timer
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # dates people read (成文日期, 办理期限) are dates in Liaoning, not in UTC
 
 
 def parse_instant(text: str) -> datetime:

@@ -14,13 +14,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.access import Actor, check_may_read
+from engine.clock import LOCAL_TZ
 from engine.document_kinds import KINDS, Kind
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.gongwen import GongWen, render_pdf
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from engine.programme import ServiceContext
     from engine.runtime import Engine
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # a 成文日期 is the date in Liaoning, not in UTC
 DOCUMENT_KINDS = tuple(KINDS)
 
 

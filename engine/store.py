@@ -28,7 +28,7 @@ from engine.models import Instance, OpenTask, ProcessVersion
 from engine.roles import LANE_ROLES
 from engine.serializer import StateSerializer
 from engine.task_notifications import notify_opened_tasks
-from engine.workflow import LiveWorkflow
+from engine.workflow import LiveWorkflow, task_properties
 
 URGENCIES = ("平件", "加急", "特急")
 _PENDING_KEY = "demozone_pending_workflows"
@@ -44,10 +44,6 @@ class LoadedVersion:
     spec: Any
     subprocess_specs: dict[str, Any]
     forms: dict[str, Any]
-
-
-def task_properties(task: Any) -> dict[str, str]:
-    return task.task_spec.extensions.get("properties", {}) if hasattr(task.task_spec, "extensions") else {}
 
 
 def all_tasks(workflow: BpmnWorkflow) -> list[Any]:

@@ -19,18 +19,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Insert, and_, bindparam, event, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from engine.clock import LOCAL_TZ
 from engine.mailer import MAIL_FOOTER
 from engine.models import Instance, Notification, NotificationPreference, OpenTask, OutboxMail, RoleAssignment, User
+from engine.workflow import task_properties
 
 NEW_TASK = "新任务"
 RETURNED = "退回"
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # due dates are read in Liaoning
 _QUEUE_KEY = "demozone_task_notifications"
 _LISTENING_KEY = "demozone_task_notifications_listening"
 
@@ -113,7 +113,7 @@ def _return_reason(workflow: Any, closed: Iterable[uuid.UUID]) -> str | None:
         task = workflow.get_task_from_id(task_id)
         if task is None or task.state != TaskState.COMPLETED:
             continue
-        props = task.task_spec.extensions.get("properties", {}) if hasattr(task.task_spec, "extensions") else {}
+        props = task_properties(task)
         field = props.get("returnField")
         if field and task.data.get(field) == props.get("returnValue"):
             return _reason_given(task)

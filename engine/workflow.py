@@ -34,6 +34,11 @@ class LiveWorkflow(BpmnWorkflow):
             self.refresh_timers()
 
 
+def task_properties(task: Any) -> dict[str, str]:
+    """The spiffworkflow:properties of a task's spec (returnField, returnValue, ...); none for engine tasks."""
+    return task.task_spec.extensions.get("properties", {}) if hasattr(task.task_spec, "extensions") else {}
+
+
 def has_ready_engine_task(workflow: BpmnWorkflow) -> bool:
     """Whether a gateway, script, service or event is READY to run, in the workflow or a subprocess."""
     workflows = [workflow, *workflow.subprocesses.values()]
