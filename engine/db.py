@@ -3,10 +3,18 @@
 SQLite is the default (a file, WAL mode, foreign keys on, a busy timeout so concurrent writers wait
 instead of failing); PostgreSQL is selected by a ``postgresql+psycopg://`` URL. Callers own the
 transaction: engine functions take a ``Session`` and never commit.
+
+SQLite writers (threads and processes alike) queue on an OS file lock beside the database, taken
+before ``BEGIN IMMEDIATE`` and released right after commit or rollback: SQLite's own busy handler
+sleeps in growing steps (up to 100 ms) and polls, so under load a waiter would sleep long after the
+lock was free; a waiter on ``flock`` is woken the moment it is released.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +36,46 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "demozone_write"
 
 
+_LOCK_FD = "demozone_write_lock_fd"
+_HOLDERS: dict[str, set[int]] = {}
+
+
+class _WriterLock:
+    """An exclusive ``flock`` on one lock file, held by a connection from BEGIN to COMMIT/ROLLBACK.
+
+    Every acquisition opens its own descriptor: ``flock`` locks belong to the open file, so two
+    threads of one process exclude each other as two processes do. A thread that already holds the
+    lock (a write nested in another write on a second connection) does not take it again: it would
+    wait for itself for ever, where SQLite's busy timeout at least ends with an error.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        # Shared by every engine on this file, so a nested write through a second engine is seen too.
+        self._holders = _HOLDERS.setdefault(self.path, set())
+
+    def acquire(self, info: dict) -> None:
+        thread = threading.get_ident()
+        if thread in self._holders:
+            info[_LOCK_FD] = (None, thread)
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._holders.add(thread)
+        info[_LOCK_FD] = (fd, thread)
+
+    def release(self, info: dict) -> None:
+        fd, thread = info.pop(_LOCK_FD, (None, None))
+        if fd is not None:
+            self._holders.discard(thread)
+            # Closing the descriptor drops the lock.
+            os.close(fd)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -41,6 +89,9 @@ def make_db_engine(url: str, **kwargs: object) -> DbEngine:
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+    lock = None
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        lock = _WriterLock(f"{parsed.database}.writelock")
 
     @event.listens_for(engine, "connect")
     def _configure_sqlite(dbapi_connection, _record):  # noqa: ANN001
@@ -60,9 +111,61 @@ def make_db_engine(url: str, **kwargs: object) -> DbEngine:
         # timeout instead of both reading and then one failing with "database is locked" on upgrade.
         # Reads stay deferred and never wait for writers (WAL).
         immediate = connection.get_execution_options().get(WRITE_OPTION)
+        if immediate and lock is not None:
+            lock.acquire(connection.connection.info)
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                lock.release(connection.connection.info)
+                raise
+            return
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    if lock is not None:
+        _release_after(engine, lock)
     return engine
+
+
+def _release_after(engine: DbEngine, lock: _WriterLock) -> None:
+    """Release the writer lock once the transaction has ended in SQLite, not before.
+
+    SQLAlchemy's ``commit``/``rollback`` events fire before the DBAPI call, so the dialect's own
+    calls are wrapped; a connection closed or invalidated while holding the lock releases it too.
+    """
+    dialect = engine.dialect
+    do_commit, do_rollback = dialect.do_commit, dialect.do_rollback
+
+    def commit_then_release(connection) -> None:  # noqa: ANN001
+        try:
+            do_commit(connection)
+        finally:
+            _release_on(connection)
+
+    def rollback_then_release(connection) -> None:  # noqa: ANN001
+        try:
+            do_rollback(connection)
+        finally:
+            _release_on(connection)
+
+    def _release_on(connection) -> None:  # noqa: ANN001
+        # The dialect's first-connect check passes a bare pool record, which has no info (and never
+        # holds the lock).
+        try:
+            info = connection.info
+        except (AttributeError, NotImplementedError):
+            return
+        lock.release(info)
+
+    dialect.do_commit = commit_then_release  # type: ignore[method-assign]
+    dialect.do_rollback = rollback_then_release  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "close")
+    def _on_close(_dbapi_connection, record) -> None:  # noqa: ANN001
+        lock.release(record.info)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_connection, record, _exception) -> None:  # noqa: ANN001
+        lock.release(record.info)
 
 
 def make_session_factory(db_engine: DbEngine) -> sessionmaker:
