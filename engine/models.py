@@ -303,6 +303,21 @@ class ApiToken(Base):
     revoked: Mapped[bool] = mapped_column(default=False)
 
 
+class LoginFailure(Base):
+    """A failed sign-in, kept for the throttle's window so every server process counts the same."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_username_failed_at", "username", "failed_at"),
+        Index("ix_login_failure_address_failed_at", "address", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class Notification(Base):
     """An in-app message to one user: a new task, 催办, 督办, a decision on a case."""
 

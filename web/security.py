@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
-from collections import defaultdict, deque
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from engine.access import Actor
+from engine.db import read_session, write_session
 from engine.errors import NotFound
-from engine.models import ApiToken, RoleAssignment, User
+from engine.models import ApiToken, LoginFailure, RoleAssignment, User
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -55,38 +55,72 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
-class LoginThrottle:
-    """Refuses a username from one address after ``limit`` failures within ``window`` seconds.
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
-    The counters live in this process's memory: each server worker counts on its own, and a restart
-    forgets them (see the README).
+
+_SAME_USER = LoginFailure.username == bindparam("username")
+_SAME_ADDRESS = LoginFailure.address == bindparam("address")
+
+
+def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+# Built once: the three counts of the throttle in one statement.
+_RECENT_FAILURES = select(
+    _count_where(and_(_SAME_USER, _SAME_ADDRESS)), _count_where(_SAME_USER), _count_where(_SAME_ADDRESS)
+).where(LoginFailure.failed_at > bindparam("cutoff"), or_(_SAME_USER, _SAME_ADDRESS))
+
+
+class LoginThrottle:
+    """Refuses sign-ins after too many failures within ``window`` seconds, counted in the database.
+
+    Every server process (and host) sees the same counts. Three limits: ``limit`` failures of one
+    username from one address; ``user_limit`` of one username from any address (guessing spread over
+    many addresses); ``address_limit`` from one address over any usernames (password spraying), off
+    by default because behind a reverse proxy every user shares the proxy's address (no ProxyFix) and
+    one attacker could lock everyone out. A success clears that username's failures. Wall-clock time,
+    not the engine's clock: a fixed ``DEMOZONE_NOW`` must not make a lock-out last for ever.
     """
 
-    def __init__(self, limit: int = 5, window: float = 900.0, clock=time.monotonic) -> None:  # noqa: ANN001
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        limit: int = 5,
+        window: float = 900.0,
+        user_limit: int = 20,
+        address_limit: int | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.sessions = sessions
         self.limit = limit
         self.window = window
+        self.user_limit = user_limit
+        self.address_limit = address_limit
         self.clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        failures = self._failures[key]
-        cutoff = self.clock() - self.window
-        while failures and failures[0] <= cutoff:
-            failures.popleft()
-        return failures
 
     def blocked(self, username: str, address: str) -> bool:
-        with self._lock:
-            return len(self._recent((username.lower(), address))) >= self.limit
+        cutoff = self.clock() - timedelta(seconds=self.window)
+        with read_session(self.sessions) as session:
+            pair, user, by_address = session.execute(
+                _RECENT_FAILURES, {"username": username.lower(), "address": address, "cutoff": cutoff}
+            ).one()
+        return (
+            pair >= self.limit
+            or user >= self.user_limit
+            or (self.address_limit is not None and by_address >= self.address_limit)
+        )
 
     def failed(self, username: str, address: str) -> None:
-        with self._lock:
-            self._recent((username.lower(), address)).append(self.clock())
+        now = self.clock()
+        with write_session(self.sessions) as session:
+            session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - timedelta(seconds=self.window)))
+            session.add(LoginFailure(username=username.lower()[:64], address=address[:64], failed_at=now))
 
     def succeeded(self, username: str, address: str) -> None:
-        with self._lock:
-            self._failures.pop((username.lower(), address), None)
+        with write_session(self.sessions) as session:
+            session.execute(delete(LoginFailure).where(LoginFailure.username == username.lower()))
 
 
 def hash_token(token: str) -> str:
@@ -147,5 +181,9 @@ def safe_next(target: str | None, fallback: str) -> str:
 def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
     app.extensions["demozone.throttle"] = LoginThrottle(
-        app.config["LOGIN_MAX_FAILURES"], app.config["LOGIN_FAILURE_WINDOW"]
+        app.extensions["demozone.engine"].sessions,
+        app.config["LOGIN_MAX_FAILURES"],
+        app.config["LOGIN_FAILURE_WINDOW"],
+        app.config["LOGIN_MAX_FAILURES_PER_USER"],
+        app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
     )

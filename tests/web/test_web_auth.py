@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 
 from engine.models import User
 from engine.passwords import hash_password
-from tests.web.conftest import Browser, World, signed_in
+from tests.web.conftest import Browser, World, engine_for, signed_in
 from web import create_app
 
 
@@ -47,13 +49,47 @@ def test_five_failures_lock_the_username_from_that_address(browser: Browser) -> 
 
 def test_the_lock_lifts_after_the_window(world: World) -> None:
     throttle = world.app.extensions["demozone.throttle"]
-    now = [1000.0]
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]
     throttle.clock = lambda: now[0]
     for _ in range(5):
         throttle.failed("x", "1.2.3.4")
     assert throttle.blocked("X", "1.2.3.4")
-    now[0] += 15 * 60 + 1
+    now[0] += timedelta(minutes=15, seconds=1)
     assert not throttle.blocked("x", "1.2.3.4")
+
+
+def test_the_limit_holds_across_server_processes_on_one_database(world: World) -> None:
+    # A second app over the same database stands for another gunicorn worker (or host).
+    other = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "ENGINE": engine_for(world.url)})
+    try:
+        first, second = Browser(world.app.test_client()), Browser(other.test_client())
+        for browser in (first, second, first, second, first):
+            assert browser.login("dalian_sa", "wrong").status_code == 401
+        assert second.login("dalian_sa").status_code == 429
+        assert first.login("dalian_sa").status_code == 429
+    finally:
+        other.extensions["demozone.engine"].db.dispose()
+
+
+def test_failures_from_many_addresses_lock_the_username_and_a_success_clears_them(world: World) -> None:
+    browser = Browser(world.app.test_client())
+    for n in range(19):
+        assert browser.login("dalian_sa", "wrong", environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}).status_code == 401
+    assert browser.login("dalian_sa", environ_base={"REMOTE_ADDR": "10.0.1.1"}).status_code == 302
+    assert world.app.extensions["demozone.throttle"].blocked("dalian_sa", "10.0.0.1") is False
+    fresh = Browser(world.app.test_client())
+    for n in range(20):
+        assert fresh.login("dalian_sa", "wrong", environ_base={"REMOTE_ADDR": f"10.0.2.{n}"}).status_code == 401
+    assert fresh.login("dalian_sa", environ_base={"REMOTE_ADDR": "10.0.3.1"}).status_code == 429
+
+
+def test_one_address_failing_over_many_usernames_is_locked_out(world: World) -> None:
+    world.app.extensions["demozone.throttle"].address_limit = 6
+    browser = Browser(world.app.test_client())
+    for n in range(6):
+        assert browser.login(f"nobody{n}", "wrong").status_code == 401
+    assert browser.login("shenyang_sa").status_code == 429
+    assert browser.login("shenyang_sa", environ_base={"REMOTE_ADDR": "10.9.8.7"}).status_code == 302
 
 
 def test_a_password_change_ends_existing_sessions(world: World) -> None:

@@ -143,6 +143,18 @@ def upgrade() -> None:
     with op.batch_alter_table('api_token', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_token_user_id'), ['user_id'], unique=False)
 
+    op.create_table('login_failure',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('address', sa.String(length=64), nullable=False),
+    sa.Column('failed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_failure'))
+    )
+    with op.batch_alter_table('login_failure', schema=None) as batch_op:
+        batch_op.create_index('ix_login_failure_address_failed_at', ['address', 'failed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_login_failure_failed_at'), ['failed_at'], unique=False)
+        batch_op.create_index('ix_login_failure_username_failed_at', ['username', 'failed_at'], unique=False)
+
     op.create_table('instance',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('process_version_id', sa.Integer(), nullable=False),
@@ -401,6 +413,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_api_token_user_id'))
 
     op.drop_table('api_token')
+    with op.batch_alter_table('login_failure', schema=None) as batch_op:
+        batch_op.drop_index('ix_login_failure_username_failed_at')
+        batch_op.drop_index(batch_op.f('ix_login_failure_failed_at'))
+        batch_op.drop_index('ix_login_failure_address_failed_at')
+
+    op.drop_table('login_failure')
     with op.batch_alter_table('process_version', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_process_version_process_id'))
 
