@@ -10,9 +10,10 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 from sqlalchemy import and_, bindparam, case, delete, func, or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from engine import AppEngine
 from engine.access import Actor
 from engine.db import read_session, write_session
 from engine.errors import NotFound
@@ -86,14 +87,14 @@ class LoginThrottle:
 
     def __init__(
         self,
-        sessions: sessionmaker,
+        engine: AppEngine,
         limit: int = 5,
         window: float = 900.0,
         user_limit: int = 20,
         address_limit: int | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        self.sessions = sessions
+        self.engine = engine
         self.limit = limit
         self.window = window
         self.user_limit = user_limit
@@ -102,7 +103,7 @@ class LoginThrottle:
 
     def blocked(self, username: str, address: str) -> bool:
         cutoff = self.clock() - timedelta(seconds=self.window)
-        with read_session(self.sessions) as session:
+        with read_session(self.engine.sessions) as session:
             pair, user, by_address = session.execute(
                 _RECENT_FAILURES, {"username": username.lower(), "address": address, "cutoff": cutoff}
             ).one()
@@ -114,12 +115,12 @@ class LoginThrottle:
 
     def failed(self, username: str, address: str) -> None:
         now = self.clock()
-        with write_session(self.sessions) as session:
+        with write_session(self.engine.sessions) as session:
             session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - timedelta(seconds=self.window)))
             session.add(LoginFailure(username=username.lower()[:64], address=address[:64], failed_at=now))
 
     def succeeded(self, username: str, address: str) -> None:
-        with write_session(self.sessions) as session:
+        with write_session(self.engine.sessions) as session:
             session.execute(delete(LoginFailure).where(LoginFailure.username == username.lower()))
 
 
@@ -181,7 +182,7 @@ def safe_next(target: str | None, fallback: str) -> str:
 def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
     app.extensions["demozone.throttle"] = LoginThrottle(
-        app.extensions["demozone.engine"].sessions,
+        app.extensions["demozone.engine"],
         app.config["LOGIN_MAX_FAILURES"],
         app.config["LOGIN_FAILURE_WINDOW"],
         app.config["LOGIN_MAX_FAILURES_PER_USER"],
