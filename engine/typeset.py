@@ -68,20 +68,29 @@ def _has_glyph(font_name: str, char: str) -> bool:
     return ord(char) in pdfmetrics.getFont(font_name).face.charToGlyph
 
 
-def runs(text: str, face: str) -> list[tuple[str, str]]:
-    """Split ``text`` into (font name, text) runs, falling back per character to a face that has the glyph."""
+@lru_cache(maxsize=8192)
+def _font_for(char: str, face: str) -> str:
     fonts = register_fonts()
     order = [fonts[face]] + [fonts[f] for f in FALLBACK_ORDER if f != face]
+    return next((f for f in order if _has_glyph(f, char)), order[0])
+
+
+# Layout measures the same units and lines again and again (wrapping, row heights, centring); the
+# answers depend only on the text and the registered fonts, so they are cached for the process.
+@lru_cache(maxsize=16384)
+def runs(text: str, face: str) -> tuple[tuple[str, str], ...]:
+    """Split ``text`` into (font name, text) runs, falling back per character to a face that has the glyph."""
     result: list[tuple[str, str]] = []
     for char in text:
-        font = next((f for f in order if _has_glyph(f, char)), order[0])
+        font = _font_for(char, face)
         if result and result[-1][0] == font:
             result[-1] = (font, result[-1][1] + char)
         else:
             result.append((font, char))
-    return result
+    return tuple(result)
 
 
+@lru_cache(maxsize=16384)
 def text_width(text: str, face: str, size: float) -> float:
     return sum(pdfmetrics.stringWidth(chunk, font, size) for font, chunk in runs(text, face))
 
