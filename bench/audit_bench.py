@@ -108,8 +108,8 @@ def replay_figures(engine, ids: list[uuid.UUID], profile: bool) -> None:  # noqa
     p95 = pct(timings, 95)
     verdict = "PASS" if p95 <= GOAL_REPLAY_P95_MS else "MISS"
     print(
-        f"replay of {len(ids)} finished zone-creation cases ({statistics.mean(events):.0f} "
-        f"events each on average): p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms, max {max(timings):.1f} ms "
+        f"replay of {len(ids)} finished zone-creation cases ({statistics.mean(events):.0f} events each on "
+        f"average): p50 {statistics.median(timings):.1f} ms, p95 {p95:.1f} ms, max {max(timings):.1f} ms "
         f"(first, cold: {timings[0]:.1f} ms) (goal p95 <= {GOAL_REPLAY_P95_MS:.0f} ms: {verdict})"
     )
     if profile:
