@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import Select, String, Text, select, type_coerce
 from sqlalchemy.orm import Session
 
+from engine.chain import walk_chain
 from engine.checkpoints import verify_checkpoints
 from engine.clock import as_utc
-from engine.history import event_hash, time_text, uuid_text
+from engine.history import time_text, uuid_text
 from engine.models import HistoryEvent, Instance
 from engine.useradmin import verify_admin_chain
 
@@ -72,19 +73,17 @@ class VerifyResult:
 def _check_case(instance: Any, events: list[Any], case_hex: str | None) -> ChainBreak | None:
     """``events`` are rows of `_raw_events`: stored text, hashed without decoding anything."""
     case_id = str(uuid.UUID(case_hex)) if case_hex else "(none)"
-    previous = None
-    for expected_seq, (event_id, _case, seq, prev_hash, stored_hash, at, task_id, *plain) in enumerate(events, 1):
-        if seq != expected_seq:
-            return ChainBreak(case_id, seq, event_id, f"sequence number {seq}, expected {expected_seq}")
-        if prev_hash != previous:
-            return ChainBreak(case_id, seq, event_id, "does not link to the previous event")
-        content = (case_hex, str(seq), time_text(at), uuid_text(task_id), *plain)
-        if stored_hash != event_hash(previous, content):
-            return ChainBreak(case_id, seq, event_id, "content does not match its hash (altered)")
-        previous = stored_hash
+
+    def content(row: Any) -> tuple[str | None, ...]:
+        _id, _case, seq, _prev, _hash, at, task_id, *plain = row
+        return (case_hex, str(seq), time_text(at), uuid_text(task_id), *plain)
+
+    walk = walk_chain(events, content, seq_at=2, prev_at=3, hash_at=4)
+    if walk.broken:
+        return ChainBreak(case_id, walk.broken.seq, walk.broken.row[0], walk.broken.reason)
     if instance is None:
         return ChainBreak(case_id, None, None, "events of a case that no longer exists")
-    if instance.event_count != len(events) or instance.last_event_hash != previous:
+    if instance.event_count != len(events) or instance.last_event_hash != walk.head:
         return ChainBreak(
             case_id, None, None, f"the case records {instance.event_count} events, the log holds {len(events)}"
         )

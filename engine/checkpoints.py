@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import String, Text, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from engine.chain import ALTERED, walk_chain
 from engine.clock import as_utc
 from engine.history import event_hash, time_text
 from engine.models import AdminEvent, AuditCheckpoint, Instance, canonical_json
@@ -107,20 +108,23 @@ def verify_checkpoints(session: Session) -> tuple[int, str | None, list[Checkpoi
         .all()
     )
     problems: list[CheckpointProblem] = []
-    previous = None
-    for expected, row in enumerate(rows, 1):
-        seq, at, created_by, cases, events, admin_count, admin_head, cases_text, cases_hash, prev_hash, stored = row
-        if seq != expected or prev_hash != previous:
-            problems.append(
-                CheckpointProblem("checkpoint", seq, "the checkpoint chain is broken (deleted, inserted or reordered)")
-            )
-            return len(rows), None, problems
-        if _cases_hash(cases_text) != cases_hash or stored != event_hash(
-            previous, _checkpoint_content(seq, at, created_by, cases, events, admin_count, admin_head, cases_hash)
-        ):
-            problems.append(CheckpointProblem("checkpoint", seq, "content does not match its hash (altered)"))
-            return len(rows), None, problems
-        previous = stored
+
+    def content(row: Any) -> tuple[str | None, ...]:
+        seq, at, created_by, cases, events, admin_count, admin_head, cases_text, cases_hash, _prev, _stored = row
+        # An edited case list (or list hash) must fail like an edited field: hash a value that cannot match.
+        if _cases_hash(cases_text) != cases_hash:
+            cases_hash = f"{cases_hash} != {_cases_hash(cases_text)}"
+        return _checkpoint_content(seq, at, created_by, cases, events, admin_count, admin_head, cases_hash)
+
+    walk = walk_chain(rows, content, seq_at=0, prev_at=9, hash_at=10)
+    if walk.broken:
+        reason = (
+            "content does not match its hash (altered)"
+            if walk.broken.kind == ALTERED
+            else "the checkpoint chain is broken (deleted, inserted or reordered)"
+        )
+        problems.append(CheckpointProblem("checkpoint", walk.broken.seq, reason))
+        return len(rows), None, problems
     if not rows:
         return 0, None, problems
     latest = session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1))

@@ -18,6 +18,7 @@ from sqlalchemy import Select, String, Text, select, type_coerce
 from sqlalchemy.orm import Session
 
 from engine.access import Actor
+from engine.chain import walk_chain
 from engine.clock import as_utc
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engine.history import event_hash, time_text
@@ -85,20 +86,15 @@ def _raw_admin_events() -> Select:
 
 def verify_admin_chain(session: Session) -> AdminChainStatus:
     """Check the administrators' chain from its first event; the head is the newest hash."""
-    previous = None
-    count = 0
-    for expected, (seq, at, actor, command, target, payload, prev_hash, stored) in enumerate(
-        session.execute(_raw_admin_events()).tuples(), 1
-    ):
-        count = expected
-        if seq != expected:
-            return AdminChainStatus(count, previous, seq, f"sequence number {seq}, expected {expected}")
-        if prev_hash != previous:
-            return AdminChainStatus(count, previous, seq, "does not link to the previous event")
-        if stored != event_hash(previous, admin_event_content(seq, at, actor, command, target, payload)):
-            return AdminChainStatus(count, previous, seq, "content does not match its hash (altered)")
-        previous = stored
-    return AdminChainStatus(count, previous)
+
+    def content(row: Any) -> tuple[str, ...]:
+        seq, at, actor, command, target, payload, _prev, _hash = row
+        return admin_event_content(seq, at, actor, command, target, payload)
+
+    walk = walk_chain(session.execute(_raw_admin_events()).tuples(), content, seq_at=0, prev_at=6, hash_at=7)
+    if walk.broken:
+        return AdminChainStatus(walk.count, walk.head, walk.broken.seq, walk.broken.reason)
+    return AdminChainStatus(walk.count, walk.head)
 
 
 # -- the changes -----------------------------------------------------------------------------------

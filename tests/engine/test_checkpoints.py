@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import delete, select, update
 
 from engine import useradmin
@@ -98,3 +99,17 @@ def test_anchor_cli_prints_the_hash_and_verify_reports_it(scenario: Scenario) ->
     assert summary["cases"] == 1 and len(summary["hash"]) == 64
     report = subprocess.run([*cli, "verify", "--json"], env=env, capture_output=True, text=True, check=False)
     assert report.returncode == 0 and json.loads(report.stdout)["anchor"] == summary["hash"]
+
+
+@pytest.mark.parametrize(
+    "edit", [{"cases": [["00000000-0000-0000-0000-000000000000", None, 0]]}, {"cases_hash": "0" * 64}]
+)
+def test_an_edited_case_list_or_its_hash_breaks_the_checkpoint(scenario: Scenario, edit: dict) -> None:
+    start(scenario)
+    anchor(scenario)
+    assert verified(scenario).ok
+    with write_session(scenario.engine.sessions) as session:
+        session.execute(update(AuditCheckpoint).where(AuditCheckpoint.seq == 1).values(**edit))
+    result = verified(scenario)
+    assert result.breaks[0].instance_id == "checkpoint" and "altered" in result.breaks[0].reason
+    assert result.anchor is None
