@@ -3,7 +3,8 @@
 Every change appends an event to the administrators' chain (``admin_event``), hashed like a case's
 history: each hash covers the event's stored fields and the previous hash, so `audit verify` detects an
 edited, deleted, inserted or reordered change, and the global checkpoint (engine/checkpoints.py) covers
-its length. A disabled user can neither sign in nor use an API token (both check ``User.active``).
+its length. A disabled user can neither sign in nor use an API token (both check ``User.active``), and
+disabling revokes the user's tokens, so enabling the user again does not bring them back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, Text, select, type_coerce
+from sqlalchemy import Select, String, Text, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from engine.access import Actor
@@ -22,7 +23,7 @@ from engine.chain import walk_chain
 from engine.clock import as_utc
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engine.history import event_hash, time_text
-from engine.models import AdminEvent, OrgUnit, RoleAssignment, User, canonical_json
+from engine.models import AdminEvent, ApiToken, OrgUnit, RoleAssignment, User, canonical_json
 from engine.passwords import hash_password
 from engine.roles import ROLES
 
@@ -166,7 +167,14 @@ def set_active(session: Session, actor: Actor, now: datetime, username: str, act
     if user.active == active:
         raise Conflict(f"user {username!r} is already {'enabled' if active else 'disabled'}")
     user.active = active
-    append_admin_event(session, now, actor, "user_enable" if active else "user_disable", username, {})
+    if active:
+        append_admin_event(session, now, actor, "user_enable", username, {})
+        return user
+    # Disabling ends the user's API tokens for good: enabling the account again must not revive them.
+    revoked = session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False)).values(revoked=True)
+    ).rowcount
+    append_admin_event(session, now, actor, "user_disable", username, {"tokens_revoked": revoked})
     return user
 
 

@@ -105,6 +105,23 @@ def test_refused_changes_leave_no_trace(engine: AppEngine, username, run, args, 
         assert session.scalar(select(User.id).where(User.username == "wang_x")) is None
 
 
+def test_disabling_revokes_tokens_for_good(engine: AppEngine) -> None:
+    with write_session(engine.sessions) as session:
+        user_id = session.scalar(select(User.id).where(User.username == "shenyang_sa"))
+        session.add(ApiToken(user_id=user_id, token_hash=hash_token("tok-old"), created_at=engine.now()))
+    change(engine, "admin", useradmin.set_active, "shenyang_sa", False)
+    change(engine, "admin", useradmin.set_active, "shenyang_sa", True)
+    with write_session(engine.sessions) as session:
+        assert load_actor(session, "shenyang_sa").username == "shenyang_sa"  # the account itself works again
+        assert actor_for_token(session, "tok-old") is None
+        session.add(ApiToken(user_id=user_id, token_hash=hash_token("tok-new"), created_at=engine.now()))
+    with read_session(engine.sessions) as session:
+        assert actor_for_token(session, "tok-new").username == "shenyang_sa"
+        disabled = session.scalar(select(AdminEvent).where(AdminEvent.command == "user_disable"))
+        assert disabled.payload == {"tokens_revoked": 1}
+    assert verified(engine).ok
+
+
 def test_user_cli(engine: AppEngine) -> None:
     env = {**os.environ, "DEMOZONE_DATABASE_URL": engine.settings.database_url}
     cli = [sys.executable, "-m", "engine", "user"]
