@@ -17,10 +17,12 @@ from typing import Any
 from sqlalchemy import String, Text, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from engine.access import Actor
 from engine.chain import ALTERED, walk_chain
 from engine.clock import as_utc
 from engine.history import event_hash, time_text
 from engine.models import AdminEvent, AuditCheckpoint, Instance, canonical_json
+from engine.useradmin import AdminChainStatus, admin_events, verify_admin_chain
 
 
 @dataclass(frozen=True)
@@ -170,3 +172,26 @@ def _against_latest(session: Session, latest: AuditCheckpoint) -> list[Checkpoin
 
 def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
     return session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1))
+
+
+@dataclass
+class AnchorStatus:
+    """The administrators' chain and the global anchors, verified, for the auditor's read-only page."""
+
+    admin: AdminChainStatus
+    admin_events: list[AdminEvent]  # newest first
+    checkpoint_count: int
+    checkpoints: list[AuditCheckpoint]  # newest first
+    problems: list[CheckpointProblem]  # a broken checkpoint chain, or the log's differences from the latest
+
+    @property
+    def ok(self) -> bool:
+        return self.admin.ok and not self.problems
+
+
+def anchor_status(session: Session, actor: Actor, limit: int = 50) -> AnchorStatus:
+    """Verify the admin chain and the checkpoints; the newest ``limit`` of each (admins and auditors only)."""
+    events = admin_events(session, actor, limit)
+    count, _anchor, problems = verify_checkpoints(session)
+    checkpoints = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(limit)).all()
+    return AnchorStatus(verify_admin_chain(session), events, count, list(checkpoints), problems)

@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine import audit, replay
+from engine import audit, checkpoints, replay, useradmin
 from engine.access import Actor
 from engine.errors import EngineError, PermissionDenied
 from engine.inbox import Page
@@ -163,6 +164,29 @@ def index():  # noqa: ANN201
     )
 
 
+# -- the administrators' chain and the global anchors ---------------------------------------------
+
+ADMIN_COMMANDS = {
+    "user_add": _l("User added"),
+    "user_disable": _l("User disabled"),
+    "user_enable": _l("User enabled"),
+    "role_grant": _l("Role granted"),
+    "role_revoke": _l("Role revoked"),
+    "user_password": _l("Password set"),
+}
+
+
+@bp.route("/chain")
+@login_required
+def chain():  # noqa: ANN201
+    """Read-only: the admin changes and the checkpoints, each chain verified (auditors and admins)."""
+    actor = current_actor()
+    if not (actor.has_role(AUDITOR) or actor.has_role(useradmin.ADMIN)):
+        raise PermissionDenied(f"{actor.username} may not read the audit chains")
+    status = checkpoints.anchor_status(get_session(), actor)
+    return render_template("audit/chain.html", status=status, admin_commands=ADMIN_COMMANDS)
+
+
 # -- one case: steps, diffs, verification --------------------------------------------------------
 
 
@@ -220,8 +244,15 @@ def case_steps(session: Session, instance_id: uuid.UUID, events: list[HistoryEve
         steps.append(
             Step(event.seq, event.command, event.actor, event.at, before.completed, before.active, before.data)
             if found is None
-            else Step(event.seq, event.command, event.actor, event.at, list(found.completed), list(found.active),
-                      dict(found.data))
+            else Step(
+                event.seq,
+                event.command,
+                event.actor,
+                event.at,
+                list(found.completed),
+                list(found.active),
+                dict(found.data),
+            )
         )
     return steps, True
 
