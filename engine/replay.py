@@ -9,12 +9,14 @@ and data; anything else means the stored state or the history was changed.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.bpmn.util.diff import diff_workflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, select
@@ -57,8 +59,8 @@ def summarize(registry: Any, workflow: Any, status: str) -> dict[str, Any]:
         "status": status,
         "open_steps": sorted(t.task_spec.bpmn_id for t in ready),
         "completed": dict(sorted(completed.items())),
-        "data": _canonical(registry.convert(workflow.data)) if workflow.is_completed() else "{}",
-        "task_data": sorted((t.task_spec.bpmn_id, _canonical(registry.convert(t.data))) for t in ready),
+        "data": _stored_text(registry, workflow.data) if workflow.is_completed() else "{}",
+        "task_data": sorted((t.task_spec.bpmn_id, _stored_text(registry, t.data)) for t in ready),
     }
 
 
@@ -108,8 +110,19 @@ def _task_data(task: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> dict[s
     return data
 
 
+@functools.cache
+def _encoder(registry: Any) -> type[json.JSONEncoder]:
+    return create_encoder(registry)
+
+
+def _stored_text(registry: Any, data: dict[str, Any]) -> str:
+    """Live data as the serializer stores it (its encoder tags dates and decimals), as canonical text: one
+    C-speed encode instead of converting value by value first."""
+    return json.dumps(registry.clean(data), cls=_encoder(registry), sort_keys=True, ensure_ascii=False)
+
+
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _difference(key: str, replayed: Any, recorded: Any) -> str:
