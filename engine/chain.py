@@ -51,7 +51,7 @@ def walk_chain(
     first; ``content`` gives a row's hashed fields as strings. Stops at the first break."""
     previous = None
     count = 0
-    for count, row in enumerate(rows, 1):  # noqa: B007 - the count is the walk's result
+    for count, row in enumerate(rows, 1):
         if row[seq_at] != count:
             return ChainWalk(count, previous, LinkBreak(OUT_OF_SEQUENCE, row[seq_at], count, row))
         if row[prev_at] != previous:
