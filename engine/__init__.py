@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from engine.clock import Clock
 from engine.db import make_db_engine, make_session_factory
+from engine.document_rendering import DocumentRenderer
 from engine.runtime import Engine
 from engine.settings import Settings
 
@@ -18,6 +19,7 @@ class AppEngine(Engine):
         super().__init__(settings, clock)
         self.db = make_db_engine(settings.database_url)
         self.sessions = make_session_factory(self.db)
+        self.documents = DocumentRenderer(self.sessions, settings.document_rendering)
 
 
 def build_engine(settings: Settings | None = None, clock: Clock | None = None) -> AppEngine:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from engine.access import Actor, check_may_read
 from engine.clock import LOCAL_TZ
 from engine.document_kinds import KINDS, Kind
+from engine.document_rendering import fill_in, note_pending
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.gongwen import GongWen, render_pdf
 from engine.history import append_event
@@ -53,6 +54,7 @@ class DocumentInfo:
 
     @classmethod
     def of(cls, document: Document) -> DocumentInfo:
+        fill_in(document)
         return cls(
             document.id,
             document.instance_id,
@@ -87,7 +89,7 @@ class DocumentInfo:
 class RegenerateResult:
     kind: str
     document_no: str
-    status: str  # issued | unchanged | differs
+    status: str  # issued | rendered | unchanged | differs
 
 
 def download_name(document: Document) -> str:
@@ -146,9 +148,18 @@ def _find(session: Session, instance_id: uuid.UUID, kind: str, variant: str) -> 
 
 
 def issue_document_pdf(
-    session: Session, instance: Instance, kind: str, now: datetime, data: dict[str, Any] | None = None
+    session: Session,
+    instance: Instance,
+    kind: str,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+    render: bool = True,
 ) -> Document:
-    """Issue (or return the already issued) document ``kind`` of the case, from ``data`` or its final data."""
+    """Issue (or return the already issued) document ``kind`` of the case, from ``data`` or its final data.
+
+    With ``render=False`` the document is numbered and stored without its PDF, which is rendered once the
+    transaction commits (engine/document_rendering.py).
+    """
     spec = _kind(kind)
     if data is None:
         if instance.result is None:
@@ -182,7 +193,7 @@ def issue_document_pdf(
     if taken is not None:
         raise Conflict(f"{issuer} already issued {document_no} (case {taken})", {"document_no": document_no})
     gongwen = _compose(spec, data, issued_on, document_no)
-    content = render_pdf(gongwen)
+    content = render_pdf(gongwen) if render else None
     document = Document(
         id=uuid.uuid4(),
         instance_id=instance.id,
@@ -191,7 +202,7 @@ def issue_document_pdf(
         document_no=document_no,
         title=gongwen.title,
         content=content,
-        sha256=hashlib.sha256(content).hexdigest(),
+        sha256=hashlib.sha256(content).hexdigest() if content is not None else None,
         source={"issued_on": issued_on.isoformat(), "variant": variant, "data": data},
         created_at=now,
     )
@@ -200,13 +211,18 @@ def issue_document_pdf(
         session.flush()
     except IntegrityError as exc:
         raise Conflict(f"{issuer} already issued {document_no}", {"document_no": document_no}) from exc
+    if content is None:
+        note_pending(session, document.id)
     return document
 
 
 def issue_pdf(context: ServiceContext, task_data: dict[str, Any], kind: str) -> dict[str, Any]:
-    """Service operation ``issue_pdf``: issue document ``kind`` from the task's data, in the command's transaction."""
-    document = issue_document_pdf(context.session, context.instance, kind, context.now, data=task_data)
-    return {"document_id": str(document.id), "document_no": document.document_no, "sha256": document.sha256}
+    """Service operation ``issue_pdf``: number and record document ``kind`` in the command's transaction.
+
+    Its PDF is rendered after the command commits; the SHA-256 is in the document list, not in the case data.
+    """
+    document = issue_document_pdf(context.session, context.instance, kind, context.now, data=task_data, render=False)
+    return {"document_id": str(document.id), "document_no": document.document_no}
 
 
 def _readable_instance(session: Session, actor: Actor, instance_id: uuid.UUID) -> Instance:
@@ -236,7 +252,7 @@ def get_document(session: Session, actor: Actor, document_id: uuid.UUID) -> Docu
         check_may_read(session, actor, instance)
     except NotFound:
         raise NotFound(f"document {document_id} not found") from None
-    return document
+    return fill_in(document)
 
 
 def rerender(document: Document) -> bytes:
@@ -277,6 +293,10 @@ def regenerate_documents(
     for kind, spec in KINDS.items():
         for entry in _variants(kind, data):
             existing = _find(session, instance_id, kind, spec.variant(entry))
+            if existing is not None and existing.sha256 is None:
+                fill_in(existing)  # issued, its PDF not rendered yet: stored with this transaction
+                results.append(RegenerateResult(kind, existing.document_no, "rendered"))
+                continue
             if existing is not None:
                 same = hashlib.sha256(rerender(existing)).hexdigest() == existing.sha256
                 results.append(RegenerateResult(kind, existing.document_no, "unchanged" if same else "differs"))

@@ -389,8 +389,10 @@ class Document(Base):
     issuer: Mapped[str] = mapped_column(String(64))
     document_no: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(300))
-    content: Mapped[bytes] = mapped_column(LargeBinary)
-    sha256: Mapped[str] = mapped_column(String(64))
+    # Both NULL from the issuing command until the PDF is rendered, after that command commits
+    # (engine/document_rendering.py); the index finds pending documents and a PDF by its hash.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     source: Mapped[dict[str, Any]] = mapped_column(JSON)  # the case data it was generated from
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -1,5 +1,6 @@
-"""The timer job (and, with DEMOZONE_SMTP_URL set, the mail job): APScheduler runs them every few
-seconds, in `demozone worker` or beside the server. A daily job writes an audit checkpoint.
+"""The timer job, the sweep of documents still to render (and, with DEMOZONE_SMTP_URL set, the mail job):
+APScheduler runs them every few seconds, in `demozone worker` or beside the server. A daily job writes
+an audit checkpoint.
 
 The job goes through the engine's command path (``fire_due_timers``), one transaction per pass, so
 it is safe to run in several processes: on PostgreSQL due cases are claimed with
@@ -18,12 +19,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from engine import AppEngine
 from engine.checkpoints import write_checkpoint
 from engine.db import write_session
+from engine.document_rendering import render_pending
 from engine.mailer import deliver_outbox, smtp_url_from_env
 
 log = logging.getLogger(__name__)
 JOB_ID = "demozone:fire-due-timers"
 MAIL_JOB_ID = "demozone:deliver-mail"
 ANCHOR_JOB_ID = "demozone:audit-anchor"
+DOCUMENTS_JOB_ID = "demozone:render-documents"
 ANCHOR_INTERVAL_HOURS = 24
 BATCH_SIZE = 200
 
@@ -64,6 +67,17 @@ def build_scheduler(engine: AppEngine, interval_seconds: float = 10, blocking: b
         next_run_time=datetime.now(UTC),  # fire what fell due while nothing ran, at once
     )
     scheduler.add_job(
+        render_left_documents,
+        "interval",
+        args=[engine],
+        seconds=interval_seconds,
+        id=DOCUMENTS_JOB_ID,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
         write_daily_anchor,
         "interval",
         args=[engine],
@@ -87,6 +101,17 @@ def build_scheduler(engine: AppEngine, interval_seconds: float = 10, blocking: b
             next_run_time=datetime.now(UTC),
         )
     return scheduler
+
+
+def render_left_documents(engine: AppEngine) -> None:
+    """Render documents whose issuing process died before rendering them (normally there are none)."""
+    try:
+        rendered = render_pending(engine.sessions, limit=BATCH_SIZE)
+    except Exception:  # the documents stay pending; the next pass retries
+        log.exception("document rendering pass failed")
+        return
+    if rendered:
+        log.info("%d pending document(s) rendered", rendered)
 
 
 def write_daily_anchor(engine: AppEngine) -> None:

@@ -17,6 +17,7 @@ class Settings:
     processes_dir: Path = PROJECT_ROOT / "processes"
     forms_dir: Path = PROJECT_ROOT / "forms"
     fixed_now: datetime | None = None
+    document_rendering: str = "inline"  # when issued PDFs are rendered: see engine/document_rendering.py
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -28,6 +29,8 @@ class Settings:
             values["processes_dir"] = Path(os.environ["DEMOZONE_PROCESSES_DIR"])
         if os.environ.get("DEMOZONE_FORMS_DIR"):
             values["forms_dir"] = Path(os.environ["DEMOZONE_FORMS_DIR"])
+        if os.environ.get("DEMOZONE_DOCUMENT_RENDERING"):
+            values["document_rendering"] = os.environ["DEMOZONE_DOCUMENT_RENDERING"]
         if os.environ.get("DEMOZONE_NOW"):
             from engine.clock import parse_instant
 

@@ -113,6 +113,8 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool, timers: 
             click.echo("错误 / error: set DEMOZONE_SECRET_KEY (or use --demo for a local demo)", err=True)
             sys.exit(2)
         os.environ["DEMOZONE_SECRET_KEY"] = demo_secret_key()
+    # A request that issues a 公文 returns at once; the worker's renderer thread typesets the PDF.
+    os.environ.setdefault("DEMOZONE_DOCUMENT_RENDERING", "background")
     from web import create_app
 
     create_app().extensions["demozone.engine"].db.dispose()  # fail fast on bad settings, before forking

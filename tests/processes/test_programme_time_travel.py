@@ -8,6 +8,7 @@ title is revoked. Afterwards every case replays to its stored state and the hist
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -221,7 +222,10 @@ def test_three_years_of_the_programme(programme: Programme) -> None:
             (xinmin, "考核结果通知", "第3年度"),
         ]
         assert documents[(faku, "撤销通知", "")].document_no == revoked.result["revocation"]["document_no"]
-        assert revoked.result["revocation_document"]["sha256"] == documents[(faku, "撤销通知", "")].sha256
+        notice = documents[(faku, "撤销通知", "")]
+        assert revoked.result["revocation_document"]["document_id"] == str(notice.id)
+        # Rendered after the issuing command committed (inline in tests): stored, and matching its hash.
+        assert notice.content.startswith(b"%PDF") and notice.sha256 == hashlib.sha256(notice.content).hexdigest()
         numbers = [d.document_no for d in documents.values()]
         assert len(set(numbers)) == len(numbers) and all(n.startswith("辽科协发〔") for n in numbers)
         decided = session.scalars(select(Notification).where(Notification.kind == "决定"))

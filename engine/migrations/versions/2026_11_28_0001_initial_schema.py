@@ -260,8 +260,8 @@ def upgrade() -> None:
     sa.Column('issuer', sa.String(length=64), nullable=False),
     sa.Column('document_no', sa.String(length=64), nullable=False),
     sa.Column('title', sa.String(length=300), nullable=False),
-    sa.Column('content', sa.LargeBinary(), nullable=False),
-    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('content', sa.LargeBinary(), nullable=True),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
     sa.Column('source', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['instance.id'], name=op.f('fk_document_instance_id_instance')),
@@ -270,6 +270,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('document', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_document_instance_id'), ['instance_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_document_sha256'), ['sha256'], unique=False)
 
     op.create_table('history_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -377,6 +378,7 @@ def downgrade() -> None:
 
     op.drop_table('history_event')
     with op.batch_alter_table('document', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_document_sha256'))
         batch_op.drop_index(batch_op.f('ix_document_instance_id'))
 
     op.drop_table('document')

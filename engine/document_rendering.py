@@ -1,0 +1,137 @@
+"""Rendering issued documents after the issuing command commits (an asynchronous continuation).
+
+Typesetting a 公文 takes 20–40 ms. The command whose service task issues it only numbers it and records
+the data it is made from; the PDF is rendered once that transaction has committed, so neither the case's
+write transaction nor (on SQLite) the database's single writer lock waits for reportlab. Who renders
+depends on ``Settings.document_rendering``:
+
+- ``inline`` (the default: CLI and tests): the committing thread, right after the commit;
+- ``background`` (the server and the worker): one renderer thread of the process, so the user's
+  request returns without waiting for the PDF;
+- ``deferred``: nobody at once (benchmarks measure the rendering separately).
+
+Nothing is lost if a process dies first: the scheduler's sweep renders any document still pending, and
+reading a pending document renders it on the spot. Rendering is deterministic, so every path stores
+and serves the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.db import read_session, write_session
+from engine.models import Document
+
+log = logging.getLogger(__name__)
+PENDING_KEY = "demozone.pending_documents"
+MODES = ("inline", "background", "deferred")
+
+_STORE_RENDERED = (
+    Document.__table__.update()
+    .where(Document.__table__.c.id == bindparam("document_id"), Document.__table__.c.sha256.is_(None))
+    .values(content=bindparam("pdf"), sha256=bindparam("digest"))
+)
+
+
+def note_pending(session: Session, document_id: uuid.UUID) -> None:
+    """Remember a document issued without its PDF, to render when ``session`` commits."""
+    session.info.setdefault(PENDING_KEY, []).append(document_id)
+
+
+def fill_in(document: Document) -> Document:
+    """``document`` with its PDF and SHA-256, rendered now if it is still pending.
+
+    A write transaction that holds the row stores them; a read one only serves them (the renderer
+    stores the same bytes).
+    """
+    if document.content is None:
+        from engine.documents import rerender  # documents imports this module to note pending PDFs
+
+        content = rerender(document)
+        document.content, document.sha256 = content, hashlib.sha256(content).hexdigest()
+    return document
+
+
+def render_pending(sessions: sessionmaker, ids: Iterable[uuid.UUID] | None = None, limit: int | None = None) -> int:
+    """Render pending documents (those in ``ids``, else all, oldest first); return how many were stored.
+
+    The PDFs are rendered outside any transaction and stored in one short write, each only if still
+    pending, so two renderers of one document both succeed and store the same bytes.
+    """
+    with read_session(sessions) as session:
+        query = select(Document).where(Document.sha256.is_(None)).order_by(Document.created_at).limit(limit)
+        if ids is not None:
+            query = query.where(Document.id.in_(list(ids)))
+        pending = list(session.scalars(query))
+    rows = []
+    for document in pending:
+        try:
+            fill_in(document)
+        except Exception:  # one document that cannot be rendered must not hold back the others
+            log.exception("document %s (%s %s) could not be rendered", document.id, document.kind, document.document_no)
+            continue
+        rows.append({"document_id": document.id, "pdf": document.content, "digest": document.sha256})
+    if rows:
+        with write_session(sessions) as session:
+            session.connection().execute(_STORE_RENDERED, rows)
+    return len(rows)
+
+
+class DocumentRenderer:
+    """Renders the documents a committed transaction issued, the way ``mode`` says (see the module)."""
+
+    def __init__(self, sessions: sessionmaker, mode: str = "inline") -> None:
+        if mode not in MODES:
+            raise ValueError(f"document rendering mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.sessions = sessions
+        self.mode = mode
+        self._queue: queue.Queue[list[uuid.UUID]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        event.listen(sessions, "after_commit", self._committed)
+        event.listen(sessions, "after_rollback", self._rolled_back)
+
+    def drain(self) -> None:
+        """Wait until the background thread has rendered everything handed to it."""
+        self._queue.join()
+
+    def _committed(self, session: Session) -> None:
+        issued = session.info.pop(PENDING_KEY, None)
+        if not issued or self.mode == "deferred":
+            return
+        if self.mode == "inline":
+            self._render(issued)
+            return
+        self._queue.put(issued)
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="demozone-documents", daemon=True)
+                self._thread.start()
+
+    @staticmethod
+    def _rolled_back(session: Session) -> None:
+        session.info.pop(PENDING_KEY, None)
+
+    def _work(self) -> None:
+        while True:
+            issued = self._queue.get()
+            try:
+                self._render(issued)
+            finally:
+                self._queue.task_done()
+
+    def _render(self, issued: list[Any]) -> None:
+        # The issuing command has committed: a failure here must not reach its caller as if it had not.
+        try:
+            render_pending(self.sessions, issued)
+        except Exception:
+            log.exception("documents %s not rendered now; the sweep or the first reader renders them", issued)
