@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound, PermissionDenied
@@ -36,13 +36,16 @@ class Actor:
 SYSTEM = Actor("system", "系统", frozenset())
 
 
+# One statement for the user and all their assignments, built once: it runs at the start of every command.
+_ACTOR_ROWS = (
+    select(User.display_name, User.active, RoleAssignment.role, RoleAssignment.org_code)
+    .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+    .where(User.username == bindparam("username"))
+)
+
+
 def load_actor(session: Session, username: str) -> Actor:
-    # One statement for the user and all their assignments: this runs at the start of every command.
-    rows = session.execute(
-        select(User.display_name, User.active, RoleAssignment.role, RoleAssignment.org_code)
-        .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(User.username == username)
-    ).all()
+    rows = session.connection().execute(_ACTOR_ROWS, {"username": username}).all()
     if not rows or not rows[0].active:
         raise NotFound(f"no active user {username!r}")
     assignments = frozenset((r.role, r.org_code) for r in rows if r.role is not None)

@@ -7,7 +7,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput
@@ -73,12 +73,34 @@ def load_org_units(session: Session) -> int:
     return added
 
 
+def _candidate_with_city() -> Select:
+    """A candidate unit and its city in one statement, built once: every case start runs it."""
+    candidate, city = OrgUnit.__table__.alias("candidate"), OrgUnit.__table__.alias("city")
+    return (
+        select(
+            candidate.c.code,
+            candidate.c.name,
+            candidate.c.kind,
+            city.c.code.label("city_code"),
+            city.c.name.label("city_name"),
+        )
+        .join(city, city.c.code == candidate.c.parent_code)
+        .where(candidate.c.code == bindparam("code"))
+    )
+
+
+_CANDIDATE_WITH_CITY = _candidate_with_city()
+
+
 def resolve_case_scope(session: Session, code: object) -> CaseScope:
     """The scope of a case for a candidate code; InvalidInput naming the field if it is not a candidate."""
-    unit = session.get(OrgUnit, str(code)) if isinstance(code, str) and code else None
-    if unit is None or unit.kind not in CANDIDATE_KINDS:
+    row = (
+        session.connection().execute(_CANDIDATE_WITH_CITY, {"code": code}).first()
+        if isinstance(code, str) and code
+        else None
+    )
+    if row is None or row.kind not in CANDIDATE_KINDS:
         raise InvalidInput(
             f"{code!r} is not a county, district or park code", {"county_code": "候选区（县）或园区代码不存在"}
         )
-    city = session.get(OrgUnit, unit.parent_code)
-    return CaseScope(unit.code, unit.name, city.code, city.name, CANDIDATE_KINDS[unit.kind])
+    return CaseScope(row.code, row.name, row.city_code, row.city_name, CANDIDATE_KINDS[row.kind])

@@ -75,6 +75,12 @@ def _open_task_statements() -> tuple[Select, Select, Delete]:
 
 _OPEN_ROWS_OF_CASE, _OPEN_ROWS_BESIDE_TASK, _DELETE_OPEN_ROWS = _open_task_statements()
 _INSTANCE_BY_ID = select(Instance).where(Instance.id == bindparam("instance_id"))
+_LATEST_VERSION = (
+    select(ProcessVersion.id)
+    .where(ProcessVersion.process_id == bindparam("process_id"))
+    .order_by(ProcessVersion.version.desc())
+    .limit(1)
+)
 
 
 def select_open_rows(session: Session, instance_id: uuid.UUID) -> list[Any]:
@@ -115,12 +121,7 @@ class WorkflowStore:
         return loaded
 
     def latest_version(self, session: Session, process_id: str) -> LoadedVersion:
-        version_id = session.scalar(
-            select(ProcessVersion.id)
-            .where(ProcessVersion.process_id == process_id)
-            .order_by(ProcessVersion.version.desc())
-            .limit(1)
-        )
+        version_id = session.connection().execute(_LATEST_VERSION, {"process_id": process_id}).scalar()
         if version_id is None:
             raise NotFound(f"process {process_id!r} is not deployed")
         return self.version(session, version_id)
