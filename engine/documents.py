@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from engine.access import Actor, check_may_read
 from engine.clock import LOCAL_TZ
@@ -141,8 +141,12 @@ def _next_number(session: Session, prefix: str, year: int) -> int:
 
 
 def _find(session: Session, instance_id: uuid.UUID, kind: str, variant: str) -> Document | None:
+    # The PDFs stay in the database unless asked for: a case's earlier documents are ~100 KB each.
     rows = session.scalars(
-        select(Document).where(Document.instance_id == instance_id, Document.kind == kind).order_by(Document.created_at)
+        select(Document)
+        .options(defer(Document.content))
+        .where(Document.instance_id == instance_id, Document.kind == kind)
+        .order_by(Document.created_at)
     )
     return next((d for d in rows if d.source.get("variant", "") == variant), None)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -52,6 +52,7 @@ from engine.store import (
     ready_user_tasks,
     select_open_rows,
     select_open_rows_beside,
+    select_tasks_in,
     task_properties,
 )
 from engine.termination import terminate_instance
@@ -303,12 +304,8 @@ class Engine:
         pairs = [(role, org) for role, org in actor.assignments if ROLES[role].scope != "global"]
         if not pairs:
             return []
-        # Plain rows, not ORM objects: an inbox lists many tasks and changes none of them.
-        query = select(*OpenTask.__table__.c).where(tuple_(OpenTask.role, OpenTask.org_code).in_(pairs))
-        if process:
-            query = query.where(OpenTask.process_id == process)
-        rows = session.execute(query.order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.created_at))
-        return [TaskView.of(r) for r in rows if r.claimed_by in (None, actor.username)]
+        tasks = select_tasks_in(session, pairs, process)
+        return [t for t in tasks if t.claimed_by in (None, actor.username)]
 
     def get_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> TaskDetail:
         row = self.find_open_task(session, task_id)

@@ -16,7 +16,7 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Delete, Select, bindparam, delete, event, select
+from sqlalchemy import Delete, Select, bindparam, delete, event, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -28,6 +28,7 @@ from engine.models import Instance, OpenTask, ProcessVersion
 from engine.roles import LANE_ROLES
 from engine.serializer import StateSerializer
 from engine.task_notifications import notify_opened_tasks
+from engine.views import TASK_VIEW_COLUMNS, TaskView
 from engine.workflow import LiveWorkflow, task_properties
 
 URGENCIES = ("平件", "加急", "特急")
@@ -74,6 +75,28 @@ def _open_task_statements() -> tuple[Select, Select, Delete]:
 
 
 _OPEN_ROWS_OF_CASE, _OPEN_ROWS_BESIDE_TASK, _DELETE_OPEN_ROWS = _open_task_statements()
+
+
+def _inbox_statements() -> tuple[Select, Select]:
+    """The open tasks in a list of (role, org) pairs, soonest due first — all, and of one process — built once."""
+    table = OpenTask.__table__
+    rows = select(*(table.c[name] for name in TASK_VIEW_COLUMNS)).where(
+        tuple_(table.c.role, table.c.org_code).in_(bindparam("pairs", expanding=True))
+    )
+    order = (table.c.due_at.is_(None), table.c.due_at, table.c.created_at)
+    return rows.order_by(*order), rows.where(table.c.process_id == bindparam("process")).order_by(*order)
+
+
+_TASKS_IN_PAIRS, _TASKS_IN_PAIRS_OF_PROCESS = _inbox_statements()
+
+
+def select_tasks_in(session: Session, pairs: list[tuple[str, str]], process: str | None = None) -> list[TaskView]:
+    """The open tasks offered to ``pairs`` of (role, org code), soonest due first, optionally of one process."""
+    if process:
+        rows = session.connection().execute(_TASKS_IN_PAIRS_OF_PROCESS, {"pairs": pairs, "process": process})
+    else:
+        rows = session.connection().execute(_TASKS_IN_PAIRS, {"pairs": pairs})
+    return [TaskView.from_columns(row) for row in rows]
 _INSTANCE_BY_ID = select(Instance).where(Instance.id == bindparam("instance_id"))
 _LATEST_VERSION = (
     select(ProcessVersion.id)
