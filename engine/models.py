@@ -329,6 +329,8 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(16))  # 催办 | 督办 | 通知 | 决定
     message: Mapped[str] = mapped_column(Text)
     instance_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("instance.id"), index=True)
+    # The task a 新任务 or 退回 is about; no foreign key: the open-task row goes when the task is done.
+    task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput, NotFound
-from engine.models import Notification, NotificationPreference, User
+from engine.models import Notification, NotificationPreference, OpenTask, User
 
 PAGE_SIZE = 20
 
@@ -29,6 +29,7 @@ class NotificationView:
     instance_id: uuid.UUID | None  # the case to open, if any
     created_at: datetime
     read_at: datetime | None
+    open_task_id: uuid.UUID | None = None  # the task it is about, while that task is still open
 
     @property
     def unread(self) -> bool:
@@ -69,14 +70,18 @@ def list_notifications(
     mine = Notification.username == username
     where = [mine, Notification.read_at.is_(None)] if unread_only else [mine]
     total = session.scalar(select(func.count()).select_from(Notification).where(*where))
-    rows = session.scalars(
-        select(Notification)
+    rows = session.execute(
+        select(Notification, OpenTask.id)
+        .outerjoin(OpenTask, OpenTask.id == Notification.task_id)
         .where(*where)
         .order_by(Notification.created_at.desc(), Notification.id.desc())
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    items = [NotificationView(n.id, n.kind, n.message, n.instance_id, n.created_at, n.read_at) for n in rows]
+    items = [
+        NotificationView(n.id, n.kind, n.message, n.instance_id, n.created_at, n.read_at, open_task_id)
+        for n, open_task_id in rows
+    ]
     pages = max(1, math.ceil(total / per_page))
     return NotificationPage(items, page, pages, total, unread_count(session, username))
 

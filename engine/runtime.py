@@ -182,7 +182,7 @@ class Engine:
             workflow.task_tree.data["parent_case"] = str(parent.id)
         if batch is not None:
             workflow.task_tree.data.update({"batch_id": batch.id, "batch_name": batch.name})
-        progress, open_tasks = self._advance(session, instance, workflow, lambda: None)
+        progress, open_tasks = self._advance(session, instance, workflow, lambda: None, actor=actor.username)
         append_event(
             session,
             instance,
@@ -390,7 +390,7 @@ class Engine:
         row, instance, workflow, task = action.row, action.instance, action.workflow, action.task
         index = ready_index(workflow, task.id)
         progress, open_tasks = self._advance(
-            session, instance, workflow, lambda: complete_user_task(task, data), action.open_rows
+            session, instance, workflow, lambda: complete_user_task(task, data), action.open_rows, actor.username
         )
         append_event(
             session,
@@ -408,7 +408,7 @@ class Engine:
         self.store.keep_after_commit(session, instance, workflow)
         return self._view(session, instance, workflow, open_tasks)
 
-    def _advance(self, session: Session, instance: Instance, workflow, action, open_rows=None):  # noqa: ANN001, ANN202
+    def _advance(self, session: Session, instance: Instance, workflow, action, open_rows=None, actor=SYSTEM.username):  # noqa: ANN001, ANN202
         """Run ``action`` and the engine until the case waits, then save it.
 
         Returns what the history records of it — the steps completed and the service calls made (with
@@ -422,7 +422,7 @@ class Engine:
         )
         completed = run_until_waiting(workflow, self.clock, script_engine, action)
         coalesce_missed_cycles(workflow, now)
-        open_tasks = self.store.save(session, instance, workflow, now, open_rows)
+        open_tasks = self.store.save(session, instance, workflow, now, open_rows, actor)
         progress = {"completed": completed, "services": context.calls} if context.calls else {"completed": completed}
         return progress, open_tasks
 

@@ -20,7 +20,7 @@ from sqlalchemy import Delete, Select, bindparam, delete, event, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from engine.access import scope_org_for
+from engine.access import SYSTEM, scope_org_for
 from engine.clock import parse_instant
 from engine.durations import add_duration
 from engine.errors import NotFound
@@ -194,10 +194,12 @@ class WorkflowStore:
         workflow: BpmnWorkflow,
         now: datetime,
         open_rows: list[Any] | None = None,
+        actor: str = SYSTEM.username,
     ) -> list[Any]:
         """Write the state, status, next timer and open tasks of ``instance`` (no commit).
 
-        ``open_rows`` are the case's open-task rows as the command read them (else they are read here).
+        ``open_rows`` are the case's open-task rows as the command read them (else they are read here);
+        ``actor`` is who ran the command (not notified of the tasks it opens).
         Returns the case's open tasks after the command, oldest first: the rows kept and the rows added.
         """
         instance.state = self.serializer.dump_state(workflow)
@@ -212,10 +214,16 @@ class WorkflowStore:
             instance.next_timer_at = None
         if open_rows is None:
             open_rows = select_open_rows(session, instance.id)
-        return self._sync_open_tasks(session, instance, workflow, now, open_rows)
+        return self._sync_open_tasks(session, instance, workflow, now, open_rows, actor)
 
     def _sync_open_tasks(
-        self, session: Session, instance: Instance, workflow: BpmnWorkflow, now: datetime, open_rows: list[Any]
+        self,
+        session: Session,
+        instance: Instance,
+        workflow: BpmnWorkflow,
+        now: datetime,
+        open_rows: list[Any],
+        actor: str,
     ) -> list[Any]:
         existing = {row.id: row for row in open_rows}
         ready = {t.id: t for t in ready_user_tasks(workflow)} if instance.status == "running" else {}
@@ -259,7 +267,9 @@ class WorkflowStore:
                 )
             )
         session.add_all(added)
-        notify_opened_tasks(session, instance, workflow, open_before=set(existing), open_now=set(ready), now=now)
+        notify_opened_tasks(
+            session, instance, workflow, open_before=set(existing), open_now=set(ready), now=now, actor=actor
+        )
         return kept + added
 
 

@@ -39,6 +39,7 @@ _LISTENING_KEY = "demozone_task_notifications_listening"
 class OpenedTask:
     """What a notification says about a task that just opened."""
 
+    id: uuid.UUID
     role: str
     org_code: str
     name: str
@@ -54,18 +55,22 @@ def notify_opened_tasks(
     open_before: set[uuid.UUID],
     open_now: set[uuid.UUID],
     now: datetime,
+    actor: str,
 ) -> None:
-    """Notify the users who may claim each task open now that was not open before the command."""
+    """Notify the users who may claim each task open now that was not open before the command.
+
+    The user whose command opened the task is not told: they see their next step in the answer to it.
+    """
     closed = open_before - open_now
     opened_tasks = _opened(session, list(open_now - open_before))
     if not opened_tasks:
         return
     reason = _return_reason(workflow, closed)
     kind = NEW_TASK if reason is None else RETURNED
-    common = {"note_kind": kind, "case_id": instance.id, "at": now}
+    common = {"note_kind": kind, "case_id": instance.id, "at": now, "actor": actor}
     for task in opened_tasks:
         message = _message(kind, task, reason)
-        claimants = {"task_role": task.role, "task_org": task.org_code, "note_message": message}
+        claimants = {"task_id": task.id, "task_role": task.role, "task_org": task.org_code, "note_message": message}
         _write_at_flush(session, NOTIFY_CLAIMANTS, {**common, **claimants})
     _write_at_flush(session, QUEUE_MAILS, {**common, "mail_footer": f"\n\n{MAIL_FOOTER}\n"})
 
@@ -100,11 +105,10 @@ def _opened(session: Session, ids: list[uuid.UUID]) -> list[OpenedTask]:
     rows: list[Any] = list(pending.values())
     if written:
         rows += session.execute(
-            select(OpenTask.role, OpenTask.org_code, OpenTask.name, OpenTask.case_title, OpenTask.due_at).where(
-                OpenTask.id.in_(written)
-            )
+            select(OpenTask.id, OpenTask.role, OpenTask.org_code, OpenTask.name, OpenTask.case_title, OpenTask.due_at)
+            .where(OpenTask.id.in_(written))
         ).all()
-    return [OpenedTask(r.role, r.org_code, r.name, r.case_title, r.due_at) for r in rows]
+    return [OpenedTask(r.id, r.role, r.org_code, r.name, r.case_title, r.due_at) for r in rows]
 
 
 def _return_reason(workflow: Any, closed: Iterable[uuid.UUID]) -> str | None:
@@ -144,14 +148,15 @@ def _statements() -> tuple[Insert, Insert]:
             bindparam("note_kind", type_=Notification.kind.type),
             bindparam("note_message", type_=Notification.message.type),
             bindparam("case_id", type_=Notification.instance_id.type),
+            bindparam("task_id", type_=Notification.task_id.type),
             bindparam("at", type_=Notification.created_at.type),
         )
         .join(RoleAssignment, RoleAssignment.user_id == User.id)
         .where(RoleAssignment.role == bindparam("task_role"), RoleAssignment.org_code == bindparam("task_org"))
-        .where(User.active.is_(True))
+        .where(User.active.is_(True), User.username != bindparam("actor"))
         .distinct()  # a user holding the role twice (e.g. two assignments) is told once
     )
-    columns = ["username", "kind", "message", "instance_id", "created_at"]
+    columns = ["username", "kind", "message", "instance_id", "task_id", "created_at"]
     notify = insert(Notification.__table__).from_select(columns, claimants)
     # An outbox mail for each notification of this command whose user chose e-mail for its kind and has an
     # address: the subject and body of ``mailer.queue_mail_for``; never two mails for one notification.

@@ -19,6 +19,7 @@ from engine.access import load_actor
 from engine.db import read_session, write_session
 from engine.mailer import deliver_outbox, set_preference
 from engine.models import Notification, OutboxMail, RoleAssignment, User
+from engine.notifications import list_notifications
 from tests.documents.test_mailer import Inbox, smtp  # noqa: F401 (the real SMTP server fixture)
 from tests.support.scenario import Scenario
 from tests.support.zone import GOOD, evaluate, fill, start, through_joint_request
@@ -46,11 +47,24 @@ def notes(engine: AppEngine, kind: str | None = None) -> list[tuple[str, str, st
         return list(session.execute(query).tuples())
 
 
+def add_colleague(engine: AppEngine, username: str, role: str, org_code: str) -> None:
+    with write_session(engine.sessions) as session:
+        user = User(username=username, display_name=username, password_hash="x", active=True, created_at=engine.now())
+        user.roles.append(RoleAssignment(role=role, org_code=org_code))
+        session.add(user)
+
+
 def test_a_new_task_notifies_everyone_who_may_claim_it_and_no_one_else(scenario: Scenario) -> None:
     engine = scenario.engine
-    start(scenario)
+    add_colleague(engine, "shenyang_sa_deputy", "city_sa", SHENYANG)
+    start(scenario)  # by shenyang_sa, who sees the recommendation form at once: not notified of it
     first = notes(engine)
-    assert {user for user, _, _ in first} == holders(engine, "city_sa", SHENYANG)
+    assert {user for user, _, _ in first} == holders(engine, "city_sa", SHENYANG) - {"shenyang_sa"}
+    assert {user for user, _, _ in first} == {"shenyang_sa_deputy"}
+    recommend = scenario.task("shenyang_sa_deputy", "recommend")
+    with read_session(engine.sessions) as session:
+        (note,) = list_notifications(session, "shenyang_sa_deputy").items
+    assert note.open_task_id == recommend.id and note.instance_id == recommend.instance_id  # links to the task
     assert {kind for _, kind, _ in first} == {"新任务"}
     assert all("新民市 · 示范区创建 — 填报推荐表" in message for _, _, message in first)
     scenario.complete("shenyang_sa", "recommend", fill("recommend"))
@@ -58,6 +72,9 @@ def test_a_new_task_notifies_everyone_who_may_claim_it_and_no_one_else(scenario:
     assert {user for user, _, _ in second} == holders(engine, "city_talent_office", SHENYANG)
     assert all("人才办会签（办理期限 2026-03-12）" in message for _, _, message in second)
     assert "xinmin_party" not in {user for user, _, _ in notes(engine)}  # not this step's role
+    with read_session(engine.sessions) as session:
+        (note,) = list_notifications(session, "shenyang_sa_deputy").items
+    assert note.open_task_id is None and note.instance_id == recommend.instance_id  # done: only the case is left
 
 
 def test_each_society_hears_only_of_its_own_evaluation(scenario: Scenario) -> None:

@@ -128,6 +128,7 @@ def test_the_commands_new_tasks_and_returns_arrive_in_the_centre(world: World) -
     page = party.get("/notifications/").get_data(as_text=True)
     assert ">新任务</span>" in page and "新民市 · 示范区创建 — 县委组织调研（办理期限 2026-04-01）" in page
     assert f'href="/cases/{world.case_a}"' in page
+    assert f'href="/tasks/{world.research_task}">去办理</a>' in page  # straight to the task while it is open
     engine = world.engine()
     act(engine, "xinmin_party", lambda s, a: engine.complete_task(s, a, world.research_task, fill("research_report")))
     consent = open_task(engine, world.case_a, "org_consent")
@@ -136,3 +137,4 @@ def test_the_commands_new_tasks_and_returns_arrive_in_the_centre(world: World) -
     page = party.get("/notifications/?show=unread").get_data(as_text=True)
     assert ">退回</span>" in page and "退回理由：调研报告缺少人才数据" in page
     assert _badge(page) == "2"  # the first 新任务 and the 退回
+    assert f'href="/tasks/{world.research_task}"' not in page  # done: its 新任务 leads to the case only
