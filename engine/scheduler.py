@@ -10,6 +10,7 @@ it is safe to run in several processes: on PostgreSQL due cases are claimed with
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -53,53 +54,31 @@ def _job(engine: AppEngine) -> None:
 
 
 def build_scheduler(engine: AppEngine, interval_seconds: float = 10, blocking: bool = False) -> BaseScheduler:
-    """A scheduler whose one job fires due timers; timers missed while down fire on the first run."""
+    """A scheduler with the timer job, the document sweep, the daily anchor and (with SMTP) the mail job.
+
+    The frequent jobs also run at once on start: timers missed while nothing ran fire on the first pass.
+    """
     scheduler = BlockingScheduler() if blocking else BackgroundScheduler(daemon=True)
-    scheduler.add_job(
-        _job,
-        "interval",
-        args=[engine],
-        seconds=interval_seconds,
-        id=JOB_ID,
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-        next_run_time=datetime.now(UTC),  # fire what fell due while nothing ran, at once
-    )
-    scheduler.add_job(
-        render_left_documents,
-        "interval",
-        args=[engine],
-        seconds=interval_seconds,
-        id=DOCUMENTS_JOB_ID,
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-        next_run_time=datetime.now(UTC),
-    )
-    scheduler.add_job(
-        write_daily_anchor,
-        "interval",
-        args=[engine],
-        hours=ANCHOR_INTERVAL_HOURS,
-        id=ANCHOR_JOB_ID,
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
-    smtp_url = smtp_url_from_env()
-    if smtp_url:
+
+    def every(job: Callable[..., None], job_id: str, *args: object, now: bool = True, **interval: float) -> None:
         scheduler.add_job(
-            _deliver_mail,
+            job,
             "interval",
-            args=[engine, smtp_url],
-            seconds=interval_seconds,
-            id=MAIL_JOB_ID,
+            args=[engine, *args],
+            id=job_id,
             replace_existing=True,
             coalesce=True,
             max_instances=1,
-            next_run_time=datetime.now(UTC),
+            **({"next_run_time": datetime.now(UTC)} if now else {}),
+            **interval,
         )
+
+    every(_job, JOB_ID, seconds=interval_seconds)
+    every(render_left_documents, DOCUMENTS_JOB_ID, seconds=interval_seconds)
+    every(write_daily_anchor, ANCHOR_JOB_ID, now=False, hours=ANCHOR_INTERVAL_HOURS)
+    smtp_url = smtp_url_from_env()
+    if smtp_url:
+        every(_deliver_mail, MAIL_JOB_ID, smtp_url, seconds=interval_seconds)
     return scheduler
 
 
