@@ -5,6 +5,7 @@ sweep and the first reader; every path stores the same bytes, and a rolled-back 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from datetime import date
 
@@ -18,7 +19,7 @@ from engine.db import read_session, write_session
 from engine.document_rendering import DocumentRenderer, render_pending
 from engine.documents import get_document, issue_document_pdf, render_document
 from engine.models import Document, Instance
-from engine.scheduler import render_left_documents
+from engine.scheduler import build_scheduler, render_left_documents
 from tests.documents.helpers import START, drive_to_approval
 from tests.support.scenario import Scenario
 
@@ -106,3 +107,22 @@ def test_an_unknown_rendering_mode_is_refused(engine_for) -> None:  # noqa: ANN0
     engine = engine_for("inline")
     with pytest.raises(ValueError, match="inline, background, deferred"):
         DocumentRenderer(engine.sessions, "later")
+
+
+def test_a_started_scheduler_renders_what_a_dead_process_left_pending(engine_for) -> None:  # noqa: ANN001
+    issuer = engine_for("deferred")  # stands for a process that died between its commit and the rendering
+    view = drive_to_approval(Scenario(issuer))
+    worker = engine_for("inline")
+    scheduler = build_scheduler(worker, interval_seconds=3600)
+    try:
+        scheduler.start()  # the sweep runs at once on start, then every interval
+        waited = threading.Event()
+        for _ in range(100):
+            if all(d.sha256 for d in stored(worker, view.id).values()):
+                break
+            waited.wait(0.1)
+    finally:
+        scheduler.shutdown(wait=True)
+    documents = stored(worker, view.id)
+    assert sorted(documents) == sorted(KINDS)
+    assert all(d.content == expected_pdf(d) for d in documents.values())
