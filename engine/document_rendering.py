@@ -1,9 +1,9 @@
 """Rendering issued documents after the issuing command commits (an asynchronous continuation).
 
-Typesetting a 公文 takes 20–40 ms. The command whose service task issues it only numbers it and records
-the data it is made from; the PDF is rendered once that transaction has committed, so neither the case's
-write transaction nor (on SQLite) the database's single writer lock waits for reportlab. Who renders
-depends on ``Settings.document_rendering``:
+Typesetting a 公文 takes 20–40 ms. The command whose service task issues it only numbers it, composes it
+and records the data it is made from; the composed document is typeset once that transaction has
+committed, so neither the case's write transaction nor (on SQLite) the database's single writer lock
+waits for reportlab. Who renders depends on ``Settings.document_rendering``:
 
 - ``inline`` (the default: CLI and tests): the committing thread, right after the commit;
 - ``background`` (the server and the worker): one renderer thread of the process, so the user's
@@ -22,13 +22,12 @@ import logging
 import queue
 import threading
 import uuid
-from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.db import read_session, write_session
+from engine.gongwen import GongWen, render_pdf
 from engine.models import Document
 
 log = logging.getLogger(__name__)
@@ -42,9 +41,9 @@ _STORE_RENDERED = (
 )
 
 
-def note_pending(session: Session, document_id: uuid.UUID) -> None:
-    """Remember a document issued without its PDF, to render when ``session`` commits."""
-    session.info.setdefault(PENDING_KEY, []).append(document_id)
+def note_pending(session: Session, document_id: uuid.UUID, composed: GongWen) -> None:
+    """Remember a document issued without its PDF, to typeset ``composed`` when ``session`` commits."""
+    session.info.setdefault(PENDING_KEY, []).append((document_id, composed))
 
 
 def fill_in(document: Document) -> Document:
@@ -61,25 +60,31 @@ def fill_in(document: Document) -> Document:
     return document
 
 
-def render_pending(sessions: sessionmaker, ids: Iterable[uuid.UUID] | None = None, limit: int | None = None) -> int:
-    """Render pending documents (those in ``ids``, else all, oldest first); return how many were stored.
-
-    The PDFs are rendered outside any transaction and stored in one short write, each only if still
-    pending, so two renderers of one document both succeed and store the same bytes.
-    """
+def render_pending(sessions: sessionmaker, limit: int | None = None) -> int:
+    """Render pending documents, oldest first, from their stored data; return how many were stored."""
     with read_session(sessions) as session:
         query = select(Document).where(Document.sha256.is_(None)).order_by(Document.created_at).limit(limit)
-        if ids is not None:
-            query = query.where(Document.id.in_(list(ids)))
         pending = list(session.scalars(query))
-    rows = []
+    rendered = []
     for document in pending:
         try:
             fill_in(document)
         except Exception:  # one document that cannot be rendered must not hold back the others
             log.exception("document %s (%s %s) could not be rendered", document.id, document.kind, document.document_no)
             continue
-        rows.append({"document_id": document.id, "pdf": document.content, "digest": document.sha256})
+        rendered.append((document.id, document.content))
+    return _store(sessions, rendered)
+
+
+def render_issued(sessions: sessionmaker, issued: list[tuple[uuid.UUID, GongWen]]) -> int:
+    """Typeset the documents a committed transaction composed; return how many were stored."""
+    return _store(sessions, [(document_id, render_pdf(composed)) for document_id, composed in issued])
+
+
+def _store(sessions: sessionmaker, rendered: list[tuple[uuid.UUID, bytes]]) -> int:
+    """Store PDFs in one short write, each only if its document is still pending: two renderers of one
+    document both succeed and store the same bytes."""
+    rows = [{"document_id": i, "pdf": pdf, "digest": hashlib.sha256(pdf).hexdigest()} for i, pdf in rendered]
     if rows:
         with write_session(sessions) as session:
             session.connection().execute(_STORE_RENDERED, rows)
@@ -94,7 +99,7 @@ class DocumentRenderer:
             raise ValueError(f"document rendering mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.sessions = sessions
         self.mode = mode
-        self._queue: queue.Queue[list[uuid.UUID]] = queue.Queue()
+        self._queue: queue.Queue[list[tuple[uuid.UUID, GongWen]]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         event.listen(sessions, "after_commit", self._committed)
@@ -129,9 +134,10 @@ class DocumentRenderer:
             finally:
                 self._queue.task_done()
 
-    def _render(self, issued: list[Any]) -> None:
+    def _render(self, issued: list[tuple[uuid.UUID, GongWen]]) -> None:
         # The issuing command has committed: a failure here must not reach its caller as if it had not.
         try:
-            render_pending(self.sessions, issued)
+            render_issued(self.sessions, issued)
         except Exception:
-            log.exception("documents %s not rendered now; the sweep or the first reader renders them", issued)
+            ids = [str(document_id) for document_id, _composed in issued]
+            log.exception("documents %s not rendered now; the sweep or the first reader renders them", ids)

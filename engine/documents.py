@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -26,7 +26,8 @@ from engine.document_rendering import fill_in, note_pending
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.gongwen import GongWen, render_pdf
 from engine.history import append_event
-from engine.models import Document, DocumentCounter, Instance
+from engine.models import Document, Instance
+from engine.numbering import next_document_number
 from engine.views import jsonable
 
 if TYPE_CHECKING:
@@ -122,33 +123,19 @@ def local_date(now: datetime) -> date:
     return now.astimezone(LOCAL_TZ).date()
 
 
-def _next_number(session: Session, prefix: str, year: int) -> int:
-    # programme registers issue_pdf in its SERVICES, so it is imported here rather than at module level.
-    from engine.programme import next_document_number
-
-    exists = session.scalar(
-        select(DocumentCounter.prefix).where(DocumentCounter.prefix == prefix, DocumentCounter.year == year)
-    )
-    if exists is None:
-        # The first number of a year: two issuers may both find no row. Create it in a savepoint; the loser
-        # waits for the winner's commit, gets a unique violation, and then locks the winner's row.
-        try:
-            with session.begin_nested():
-                session.add(DocumentCounter(prefix=prefix, year=year, last_number=0))
-        except IntegrityError:
-            pass
-    return next_document_number(session, prefix, year)
+_LOCK_CASE = select(Instance.id).where(Instance.id == bindparam("case_id")).with_for_update()
+_DOCUMENTS_OF_KIND = (
+    select(Document.id, Document.source)
+    .where(Document.instance_id == bindparam("case_id"), Document.kind == bindparam("kind"))
+    .order_by(Document.created_at)
+)
 
 
 def _find(session: Session, instance_id: uuid.UUID, kind: str, variant: str) -> Document | None:
-    # The PDFs stay in the database unless asked for: a case's earlier documents are ~100 KB each.
-    rows = session.scalars(
-        select(Document)
-        .options(defer(Document.content))
-        .where(Document.instance_id == instance_id, Document.kind == kind)
-        .order_by(Document.created_at)
-    )
-    return next((d for d in rows if d.source.get("variant", "") == variant), None)
+    # Looked up as plain columns first: most calls find nothing, and a case's PDFs are ~100 KB each.
+    rows = session.connection().execute(_DOCUMENTS_OF_KIND, {"case_id": instance_id, "kind": kind})
+    found = next((document_id for document_id, source in rows if source.get("variant", "") == variant), None)
+    return session.get(Document, found, options=[defer(Document.content)]) if found is not None else None
 
 
 def issue_document_pdf(
@@ -176,8 +163,10 @@ def issue_document_pdf(
         raise InvalidInput(f"the case data does not fit a {kind}: {exc!r}", {"kind": kind}) from exc
     if variant is None:
         raise InvalidInput(f"case {instance.id} has no data for a {kind} yet", {"kind": kind})
-    # Serialise issuing per case (PostgreSQL), so two concurrent calls cannot both find nothing and issue twice.
-    session.execute(select(Instance.id).where(Instance.id == instance.id).with_for_update())
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise issuing per case, so two concurrent calls cannot both find nothing and issue twice
+        # (SQLite's write transactions are serial already).
+        session.connection().execute(_LOCK_CASE, {"case_id": instance.id})
     existing = _find(session, instance.id, kind, variant)
     if existing is not None:
         return existing
@@ -190,7 +179,7 @@ def issue_document_pdf(
     document_no = spec.number_in_data(data)
     if not document_no:
         prefix = spec.prefix(data)
-        document_no = f"{prefix}〔{issued_on.year}〕{_next_number(session, prefix, issued_on.year)}号"
+        document_no = f"{prefix}〔{issued_on.year}〕{next_document_number(session, prefix, issued_on.year)}号"
     taken = session.scalar(
         select(Document.instance_id).where(Document.issuer == issuer, Document.document_no == document_no)
     )
@@ -216,7 +205,7 @@ def issue_document_pdf(
     except IntegrityError as exc:
         raise Conflict(f"{issuer} already issued {document_no}", {"document_no": document_no}) from exc
     if content is None:
-        note_pending(session, document.id)
+        note_pending(session, document.id, gongwen)
     return document
 
 
@@ -269,7 +258,7 @@ def _variants(kind: str, data: dict[str, Any]) -> list[dict[str, Any]]:
     """The data of each document of ``kind`` a case holds: one per recorded 创建年度 for the 考核结果通知."""
     if kind != "考核结果通知" or not data.get("year_results"):
         return [data] if KINDS[kind].applies(data) else []
-    from engine.programme import add_years  # see _next_number on the import cycle
+    from engine.programme import add_years  # programme imports this module for issue_pdf
 
     variants = []
     for result in data["year_results"]:

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Text, bindparam, insert
 from sqlalchemy.orm import Session
 
 from engine.clock import as_utc
+from engine.flush_queue import write_at_flush
 from engine.models import HistoryEvent, Instance, canonical_json
 
 # Fields are joined with a separator canonical JSON and identifiers never contain; a missing value
@@ -62,6 +64,10 @@ def event_content(event: HistoryEvent) -> tuple[str | None, ...]:
     )
 
 
+# The payload is bound as the canonical text its hash was computed over, not encoded a second time.
+_INSERT_EVENT = insert(HistoryEvent.__table__).values(payload=bindparam("payload_text", type_=Text()))
+
+
 def append_event(
     session: Session,
     instance: Instance,
@@ -74,24 +80,36 @@ def append_event(
     org_code: str | None = None,
     task_id: uuid.UUID | None = None,
     bpmn_id: str | None = None,
-) -> HistoryEvent:
+) -> None:
+    """Chain a new event to the case's history; it is written with the command's flush (engine/flush_queue.py)."""
     at = as_utc(at)  # SQLite keeps the wall time only: store it in UTC, as it is hashed
-    event = HistoryEvent(
-        instance=instance,
-        instance_id=instance.id,
-        seq=instance.event_count + 1,
-        at=at,
-        actor=actor,
-        role=role,
-        org_code=org_code,
-        command=command,
-        task_id=task_id,
-        bpmn_id=bpmn_id,
-        payload=payload,
-        prev_hash=instance.last_event_hash,
-    )
-    event.hash = event_hash(event.prev_hash, event_content(event))
-    instance.event_count = event.seq
-    instance.last_event_hash = event.hash
-    session.add(event)
-    return event
+    seq = instance.event_count + 1
+    values = {
+        "instance_id": instance.id,
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "role": role,
+        "org_code": org_code,
+        "command": command,
+        "task_id": task_id,
+        "bpmn_id": bpmn_id,
+        "payload_text": canonical_json(payload),
+        "prev_hash": instance.last_event_hash,
+    }
+    content = (
+        uuid_text(instance.id),
+        str(seq),
+        time_text(at),
+        uuid_text(task_id),
+        actor,
+        role,
+        org_code,
+        command,
+        bpmn_id,
+        values["payload_text"],
+    )  # the order of event_content
+    values["hash"] = event_hash(values["prev_hash"], content)
+    instance.event_count = seq
+    instance.last_event_hash = values["hash"]
+    write_at_flush(session, _INSERT_EVENT, values)

@@ -1,8 +1,9 @@
 """E-mail for notifications: an outbox filled in the notifying transaction, delivered after it commits.
 
-``queue_mail_for`` adds an ``OutboxMail`` row next to the ``Notification`` when the user chose e-mail for
-that kind and has an address, so a rolled-back command sends nothing. ``deliver_outbox`` (run by the
-worker) sends the committed rows in three steps:
+A command queues the mail of its notifications with ``task_notifications.QUEUE_MAILS`` (one set-based
+statement); ``queue_mail_for`` does it for one notification. Either adds an ``OutboxMail`` row next to the
+``Notification`` when the user chose e-mail for that kind and has an address, so a rolled-back command
+sends nothing. ``deliver_outbox`` (run by the worker) sends the committed rows in three steps:
 
 1. Claim, in a short write transaction: due ``pending`` rows, and ``sending`` rows whose lease ran out,
    become ``sending`` with ``next_attempt_at`` = now + lease (for a ``sending`` row that column is the

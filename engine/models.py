@@ -84,7 +84,11 @@ class RoleAssignment(Base):
     """A user holds a role for one org unit (市科协 of 沈阳市, 县委 of 新民市, …)."""
 
     __tablename__ = "role_assignment"
-    __table_args__ = (UniqueConstraint("user_id", "role", "org_code"),)
+    # Who holds a task's role in its org unit is looked up by every command that opens a task.
+    __table_args__ = (
+        UniqueConstraint("user_id", "role", "org_code"),
+        Index("ix_role_assignment_role_org", "role", "org_code"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)

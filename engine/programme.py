@@ -12,17 +12,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from engine.access import SYSTEM, scope_org_for
 from engine.documents import issue_pdf
 from engine.errors import InvalidInput
-from engine.mailer import queue_mail_for
-from engine.models import DocumentCounter, Instance, Notification, RoleAssignment, User, Zone
+from engine.flush_queue import write_at_flush
+from engine.mailer import MAIL_FOOTER
+from engine.models import Instance, Notification, RoleAssignment, User, Zone
+from engine.numbering import next_document_number
 from engine.roles import LANE_ROLES
+from engine.task_notifications import QUEUE_MAILS
 
 APPROVAL_PREFIX = "辽科协发"
 NOTIFICATION_KINDS = ("新任务", "退回", "催办", "督办", "通知", "决定")
@@ -52,27 +53,6 @@ class ServiceContext:
     instance: Instance
     engine: Any  # engine.runtime.Engine (typed loosely to avoid an import cycle)
     calls: list[dict[str, Any]] = field(default_factory=list)
-
-
-def next_document_number(session: Session, prefix: str, year: int) -> int:
-    """The next number for ``prefix`` in ``year``: no gaps, no duplicates (the row is locked).
-
-    The year's counter row is created with INSERT … ON CONFLICT DO NOTHING, so two first numbers of a
-    year taken at once queue on the row lock instead of one failing on the primary key.
-    """
-    dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}.get(dialect)
-    if insert is not None:
-        session.execute(
-            insert(DocumentCounter).values(prefix=prefix, year=year, last_number=0).on_conflict_do_nothing()
-        )
-    counter = session.get(DocumentCounter, (prefix, year), with_for_update=True, populate_existing=True)
-    if counter is None:
-        counter = DocumentCounter(prefix=prefix, year=year, last_number=0)
-        session.add(counter)
-    counter.last_number += 1
-    session.flush()
-    return counter.last_number
 
 
 def add_years(iso_date: str, years: int) -> str:
@@ -111,6 +91,17 @@ def start_case(
     return {"case_id": str(view.id)}
 
 
+_ACTIVE_USERS_IN_PAIRS = (
+    select(User.username)
+    .join(RoleAssignment)
+    .where(tuple_(RoleAssignment.role, RoleAssignment.org_code).in_(bindparam("pairs", expanding=True)))
+    .where(User.active.is_(True))
+    .distinct()
+    .order_by(User.username)
+)
+_INSERT_NOTIFICATION = insert(Notification.__table__)
+
+
 def notify(
     context: ServiceContext, task_data: dict[str, Any], kind: str, roles: list[str], message: str
 ) -> dict[str, Any]:
@@ -120,25 +111,22 @@ def notify(
     targets = {(role, scope_org_for(role, context.instance, task_data)) for role in roles if role in LANE_ROLES}
     if len(targets) != len(set(roles)):
         raise InvalidInput(f"unknown role in {roles!r}")
-    users = set()
-    for role, org_code in targets:
-        users.update(
-            context.session.scalars(
-                select(User.username)
-                .join(RoleAssignment)
-                .where(RoleAssignment.role == role, RoleAssignment.org_code == org_code, User.active.is_(True))
-            )
-        )
-    for username in sorted(users):
-        notification = Notification(
-            username=username,
-            kind=kind,
-            message=str(message),
-            instance_id=context.instance.id,
-            created_at=context.now,
-        )
-        context.session.add(notification)
-        queue_mail_for(context.session, notification)  # sent after commit, if the user chose e-mail
+    users = context.session.connection().execute(_ACTIVE_USERS_IN_PAIRS, {"pairs": list(targets)}).scalars().all()
+    common = {"note_kind": kind, "case_id": context.instance.id, "at": context.now}
+    notes = [
+        {
+            "username": u,
+            "kind": kind,
+            "message": str(message),
+            "instance_id": context.instance.id,
+            "created_at": context.now,
+        }
+        for u in users
+    ]
+    if notes:
+        # Written with the command's flush: a case started by this command only has its row then.
+        write_at_flush(context.session, _INSERT_NOTIFICATION, notes)
+        write_at_flush(context.session, QUEUE_MAILS, {**common, "mail_footer": f"\n\n{MAIL_FOOTER}\n"})
     return {"notified": len(users)}
 
 

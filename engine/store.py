@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Delete, Select, bindparam, delete, event, select, tuple_
+from sqlalchemy import Delete, Select, bindparam, delete, event, insert, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -24,6 +24,7 @@ from engine.access import SYSTEM, scope_org_for
 from engine.clock import parse_instant
 from engine.durations import add_duration
 from engine.errors import NotFound
+from engine.flush_queue import write_at_flush
 from engine.models import Instance, OpenTask, ProcessVersion
 from engine.roles import LANE_ROLES
 from engine.serializer import StateSerializer
@@ -75,6 +76,10 @@ def _open_task_statements() -> tuple[Select, Select, Delete]:
 
 
 _OPEN_ROWS_OF_CASE, _OPEN_ROWS_BESIDE_TASK, _DELETE_OPEN_ROWS = _open_task_statements()
+_INSERT_OPEN_ROW = insert(OpenTask.__table__)
+
+# An open task a command adds, shaped like the rows it reads (attribute access by column name).
+OpenTaskRow = namedtuple("OpenTaskRow", [column.name for column in OpenTask.__table__.columns])
 
 
 def _inbox_statements() -> tuple[Select, Select]:
@@ -97,6 +102,8 @@ def select_tasks_in(session: Session, pairs: list[tuple[str, str]], process: str
     else:
         rows = session.connection().execute(_TASKS_IN_PAIRS, {"pairs": pairs})
     return [TaskView.from_columns(row) for row in rows]
+
+
 _INSTANCE_BY_ID = select(Instance).where(Instance.id == bindparam("instance_id"))
 _LATEST_VERSION = (
     select(ProcessVersion.id)
@@ -172,14 +179,10 @@ class WorkflowStore:
 
     def keep_after_commit(self, session: Session, instance: Instance, workflow: BpmnWorkflow) -> None:
         """Keep ``workflow`` live once the session commits (call after a command fully succeeded)."""
-        pending = session.info.setdefault(_PENDING_KEY, {})
-        if not pending:
-            event.listen(session, "after_commit", self._commit_pending, once=True)
-            event.listen(session, "after_rollback", _drop_pending, once=True)
+        _store, pending = session.info.setdefault(_PENDING_KEY, (self, {}))
         pending[instance.id] = (instance, workflow)
 
-    def _commit_pending(self, session: Session) -> None:
-        pending = session.info.pop(_PENDING_KEY, {})
+    def _keep(self, pending: dict[uuid.UUID, tuple[Instance, BpmnWorkflow]]) -> None:
         with self._lock:
             for instance_id, (instance, workflow) in pending.items():
                 self._live[instance_id] = (instance.revision, workflow)
@@ -248,28 +251,25 @@ class WorkflowStore:
                 task.data.get("urgency") if task.data.get("urgency") in URGENCIES else props.get("urgency", "平件")
             )
             role = _task_role(task, props)
-            added.append(
-                OpenTask(
-                    id=task_id,
-                    instance=instance,
-                    instance_id=instance.id,
-                    process_id=instance.process_id,
-                    bpmn_id=task.task_spec.bpmn_id,
-                    name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-                    role=role,
-                    org_code=scope_org_for(role, instance, task.data),
-                    form=props.get("formJsonSchemaFilename"),
-                    returnable=bool(props.get("returnField")),
-                    urgency=urgency,
-                    created_at=now,
-                    due_at=add_duration(now, props["dueIn"]) if props.get("dueIn") else None,
-                    case_title=f"{case_data.get('county_name') or task.data.get('county_name', '')} · {version.name}",
-                )
+            row = OpenTaskRow(
+                id=task_id,
+                instance_id=instance.id,
+                process_id=instance.process_id,
+                bpmn_id=task.task_spec.bpmn_id,
+                name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                role=role,
+                org_code=scope_org_for(role, instance, task.data),
+                form=props.get("formJsonSchemaFilename"),
+                returnable=bool(props.get("returnField")),
+                urgency=urgency,
+                created_at=now,
+                due_at=add_duration(now, props["dueIn"]) if props.get("dueIn") else None,
+                claimed_by=None,
+                case_title=f"{case_data.get('county_name') or task.data.get('county_name', '')} · {version.name}",
             )
-        session.add_all(added)
-        notify_opened_tasks(
-            session, instance, workflow, open_before=set(existing), open_now=set(ready), now=now, actor=actor
-        )
+            write_at_flush(session, _INSERT_OPEN_ROW, row._asdict())
+            added.append(row)
+        notify_opened_tasks(session, instance, workflow, opened=added, closed=closed, now=now, actor=actor)
         return kept + added
 
 
@@ -284,6 +284,16 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
+# Listened to on the Session class, once: listening on each command's session cost more than the lookup.
+@event.listens_for(Session, "after_commit")
+def _keep_committed(session: Session) -> None:
+    pending = session.info.pop(_PENDING_KEY, None)
+    if pending is not None:
+        store, workflows = pending
+        store._keep(workflows)
+
+
+@event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
 

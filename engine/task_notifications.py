@@ -16,35 +16,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Insert, and_, bindparam, event, exists, func, insert, literal, select
+from sqlalchemy import Insert, and_, bindparam, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from engine.clock import LOCAL_TZ
+from engine.flush_queue import write_at_flush
 from engine.mailer import MAIL_FOOTER
-from engine.models import Instance, Notification, NotificationPreference, OpenTask, OutboxMail, RoleAssignment, User
+from engine.models import Instance, Notification, NotificationPreference, OutboxMail, RoleAssignment, User
 from engine.workflow import task_properties
 
 NEW_TASK = "新任务"
 RETURNED = "退回"
-_QUEUE_KEY = "demozone_task_notifications"
-_LISTENING_KEY = "demozone_task_notifications_listening"
-
-
-@dataclass(frozen=True)
-class OpenedTask:
-    """What a notification says about a task that just opened."""
-
-    id: uuid.UUID
-    role: str
-    org_code: str
-    name: str
-    case_title: str
-    due_at: datetime | None
 
 
 def notify_opened_tasks(
@@ -52,63 +38,26 @@ def notify_opened_tasks(
     instance: Instance,
     workflow: Any,
     *,
-    open_before: set[uuid.UUID],
-    open_now: set[uuid.UUID],
+    opened: list[Any],
+    closed: Iterable[uuid.UUID],
     now: datetime,
     actor: str,
 ) -> None:
-    """Notify the users who may claim each task open now that was not open before the command.
+    """Notify the users who may claim each of the ``opened`` open-task rows (the tasks this command opened);
+    ``closed`` are the ids of the tasks it closed.
 
     The user whose command opened the task is not told: they see their next step in the answer to it.
     """
-    closed = open_before - open_now
-    opened_tasks = _opened(session, list(open_now - open_before))
-    if not opened_tasks:
+    if not opened:
         return
     reason = _return_reason(workflow, closed)
     kind = NEW_TASK if reason is None else RETURNED
     common = {"note_kind": kind, "case_id": instance.id, "at": now, "actor": actor}
-    for task in opened_tasks:
+    for task in opened:
         message = _message(kind, task, reason)
         claimants = {"task_id": task.id, "task_role": task.role, "task_org": task.org_code, "note_message": message}
-        _write_at_flush(session, NOTIFY_CLAIMANTS, {**common, **claimants})
-    _write_at_flush(session, QUEUE_MAILS, {**common, "mail_footer": f"\n\n{MAIL_FOOTER}\n"})
-
-
-def _write_at_flush(session: Session, statement: Insert, values: dict[str, Any]) -> None:
-    """Run ``statement`` right after the command's next flush, when its case row exists: a new case is only
-    written then, and flushing it earlier would count its revision twice."""
-    if not session.info.get(_LISTENING_KEY):
-        session.info[_LISTENING_KEY] = True
-        event.listen(session, "after_flush", _write_queued)
-        # Any rollback, a timer pass's savepoint included, drops what its command queued.
-        event.listen(session, "after_soft_rollback", _drop_queued)
-    session.info.setdefault(_QUEUE_KEY, []).append((statement, values))
-
-
-def _write_queued(session: Session, _flush_context: Any) -> None:
-    for statement, values in session.info.pop(_QUEUE_KEY, ()):
-        session.execute(statement, values)
-
-
-def _drop_queued(session: Session, _previous_transaction: Any) -> None:
-    session.info.pop(_QUEUE_KEY, None)
-
-
-def _opened(session: Session, ids: list[uuid.UUID]) -> list[OpenedTask]:
-    """The open-task rows of ``ids``: added in this session (not flushed yet), or already written."""
-    if not ids:
-        return []
-    wanted = set(ids)
-    pending = {row.id: row for row in session.new if isinstance(row, OpenTask) and row.id in wanted}
-    written = wanted - pending.keys()
-    rows: list[Any] = list(pending.values())
-    if written:
-        rows += session.execute(
-            select(OpenTask.id, OpenTask.role, OpenTask.org_code, OpenTask.name, OpenTask.case_title, OpenTask.due_at)
-            .where(OpenTask.id.in_(written))
-        ).all()
-    return [OpenedTask(r.id, r.role, r.org_code, r.name, r.case_title, r.due_at) for r in rows]
+        write_at_flush(session, NOTIFY_CLAIMANTS, {**common, **claimants})
+    write_at_flush(session, QUEUE_MAILS, {**common, "mail_footer": f"\n\n{MAIL_FOOTER}\n"})
 
 
 def _return_reason(workflow: Any, closed: Iterable[uuid.UUID]) -> str | None:
@@ -132,7 +81,7 @@ def _reason_given(task: Any) -> str:
     return str(reason).strip() if reason and reason != entered_with else ""
 
 
-def _message(kind: str, task: OpenedTask, reason: str | None) -> str:
+def _message(kind: str, task: Any, reason: str | None) -> str:
     if kind == RETURNED:
         because = f"退回理由：{reason}" if reason else "请查看案卷意见"
         return f"案卷已退回：{task.case_title} — {task.name}。{because}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from engine.db import write_session
-from engine.programme import next_document_number
+from engine.numbering import next_document_number
 
 
 def test_concurrent_first_numbers_of_a_year_queue_instead_of_failing(engine) -> None:

@@ -1,0 +1,38 @@
+"""Statements a command queues to run right after its next flush.
+
+A command writes its case row through the ORM (the revision check is the ORM's version counter) and the
+rest — history events, open tasks, notifications — as prebuilt Core statements, which cost a fraction of
+the ORM's unit of work. Those rows refer to the case row, which a new case only gets at the flush (and
+flushing it earlier would count its revision twice), so they wait for it in ``session.info`` and run in
+the flush's ``after_flush`` hook, inside the same transaction. Every command that queues a statement
+also changes its case row, so there is always a flush to run them; a rollback, a savepoint's included,
+drops them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Executable, event
+from sqlalchemy.orm import Session
+
+_QUEUE_KEY = "demozone.after_flush"
+
+
+def write_at_flush(session: Session, statement: Executable, values: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """Run ``statement`` with ``values`` (a list of them: once for each) right after the session's next flush."""
+    session.info.setdefault(_QUEUE_KEY, []).append((statement, values))
+
+
+@event.listens_for(Session, "after_flush")
+def _write_queued(session: Session, _flush_context: Any) -> None:
+    queued = session.info.pop(_QUEUE_KEY, None)
+    if queued:
+        connection = session.connection()
+        for statement, values in queued:
+            connection.execute(statement, values)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_queued(session: Session, _previous_transaction: Any) -> None:
+    session.info.pop(_QUEUE_KEY, None)
