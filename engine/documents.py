@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -124,6 +124,10 @@ def local_date(now: datetime) -> date:
 
 
 _LOCK_CASE = select(Instance.id).where(Instance.id == bindparam("case_id")).with_for_update()
+_NUMBER_TAKEN = select(Document.instance_id).where(
+    Document.issuer == bindparam("issuer"), Document.document_no == bindparam("document_no")
+)
+_INSERT_DOCUMENT = insert(Document.__table__)
 _DOCUMENTS_OF_KIND = (
     select(Document.id, Document.source)
     .where(Document.instance_id == bindparam("case_id"), Document.kind == bindparam("kind"))
@@ -180,30 +184,30 @@ def issue_document_pdf(
     if not document_no:
         prefix = spec.prefix(data)
         document_no = f"{prefix}〔{issued_on.year}〕{next_document_number(session, prefix, issued_on.year)}号"
-    taken = session.scalar(
-        select(Document.instance_id).where(Document.issuer == issuer, Document.document_no == document_no)
-    )
+    taken = session.connection().execute(_NUMBER_TAKEN, {"issuer": issuer, "document_no": document_no}).scalar()
     if taken is not None:
         raise Conflict(f"{issuer} already issued {document_no} (case {taken})", {"document_no": document_no})
     gongwen = _compose(spec, data, issued_on, document_no)
     content = render_pdf(gongwen) if render else None
-    document = Document(
-        id=uuid.uuid4(),
-        instance_id=instance.id,
-        kind=kind,
-        issuer=issuer,
-        document_no=document_no,
-        title=gongwen.title,
-        content=content,
-        sha256=hashlib.sha256(content).hexdigest() if content is not None else None,
-        source={"issued_on": issued_on.isoformat(), "variant": variant, "data": data},
-        created_at=now,
-    )
-    session.add(document)
+    values = {
+        "id": uuid.uuid4(),
+        "instance_id": instance.id,
+        "kind": kind,
+        "issuer": issuer,
+        "document_no": document_no,
+        "title": gongwen.title,
+        "content": content,
+        "sha256": hashlib.sha256(content).hexdigest() if content is not None else None,
+        "source": {"issued_on": issued_on.isoformat(), "variant": variant, "data": data},
+        "created_at": now,
+    }
+    if inspect(instance).pending:
+        session.flush()  # a case started by this command: its row must exist before its documents
     try:
-        session.flush()
+        session.connection().execute(_INSERT_DOCUMENT, values)
     except IntegrityError as exc:
         raise Conflict(f"{issuer} already issued {document_no}", {"document_no": document_no}) from exc
+    document = Document(**values)  # what was stored, for the caller to read (the session does not track it)
     if content is None:
         note_pending(session, document.id, gongwen)
     return document
