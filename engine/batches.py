@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from engine.access import Actor
@@ -65,10 +65,17 @@ def open_batch(
     return batch
 
 
+# Every start of a batched process runs it: built once, so its SQL and cache key are too.
+_OPEN_ON = (
+    select(Batch)
+    .where(Batch.opens_on <= bindparam("today"), Batch.deadline >= bindparam("today"))
+    .order_by(Batch.deadline)
+    .limit(1)
+)
+
+
 def current_batch(session: Session, today: date) -> Batch | None:
-    return session.scalar(
-        select(Batch).where(Batch.opens_on <= today, Batch.deadline >= today).order_by(Batch.deadline).limit(1)
-    )
+    return session.scalar(_OPEN_ON, {"today": today})
 
 
 def batch_for_new_case(session: Session, process_id: str, today: date) -> Batch | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -144,13 +144,9 @@ class Engine:
         starter = self._starter_assignment(version, actor, scope, data, parent)
         batch = batch_for_new_case(session, process_id, self.now().date())
         if process_id in ONE_RUNNING_CASE_PER_COUNTY:
-            running = session.scalar(
-                select(Instance.id).where(
-                    Instance.process_id == process_id,
-                    Instance.county_code == scope.county_code,
-                    Instance.status == "running",
-                )
-            )
+            running = session.connection().execute(
+                _RUNNING_CASE, {"process_id": process_id, "county_code": scope.county_code}
+            ).scalar()
             if running:
                 raise Conflict(f"a running {process_id} case already exists for {scope.county_code}: {running}")
 
@@ -471,6 +467,13 @@ class Engine:
             [TaskView.of(r) for r in open_rows],
             jsonable(data),
         )
+
+
+_RUNNING_CASE = select(Instance.id).where(
+    Instance.process_id == bindparam("process_id"),
+    Instance.county_code == bindparam("county_code"),
+    Instance.status == "running",
+)
 
 
 def _scope_code(role: str, scope) -> str:  # noqa: ANN001
