@@ -11,10 +11,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
-from sqlalchemy import Select, case, func, or_, select, tuple_
+from sqlalchemy import Select, bindparam, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from engine.access import Actor
@@ -105,59 +106,41 @@ class StartOption:
     candidates: list[tuple[str, str]]  # (org code, name) of the counties, districts and parks
 
 
-def open_tasks(
-    engine: Engine, session: Session, actor: Actor, query: InboxQuery | None = None
-) -> Page[TaskView]:
+def open_tasks(engine: Engine, session: Session, actor: Actor, query: InboxQuery | None = None) -> Page[TaskView]:
     """待办: tasks offered to the actor's (role, org) pairs, unclaimed or claimed by the actor."""
     query = query or InboxQuery()
     _check_paging(query.page, query.per_page)
     if query.sort not in SORTS:
-        raise InvalidInput(
-            f"unknown sort {query.sort!r}", {"sort": "排序方式只能是 due、urgency 或 received"}
-        )
-    stmt = _offered(actor)
-    if stmt is None:
-        return Page([], 0, query.page, query.per_page)
-    if query.process:
-        stmt = stmt.where(OpenTask.process_id == query.process)
-    if query.county:
-        stmt = stmt.where(or_(Instance.county_code == query.county, Instance.city_code == query.county))
-    if query.overdue is True:
-        stmt = stmt.where(OpenTask.due_at < engine.now())
-    elif query.overdue is False:
-        stmt = stmt.where(or_(OpenTask.due_at.is_(None), OpenTask.due_at >= engine.now()))
+        raise InvalidInput(f"unknown sort {query.sort!r}", {"sort": "排序方式只能是 due、urgency 或 received"})
     term = (query.search or "").strip()
     if len(term) > MAX_SEARCH_CHARS:
         raise InvalidInput("search text too long", {"search": f"检索词最多 {MAX_SEARCH_CHARS} 个字"})
-    if term:
-        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(
-            or_(
-                OpenTask.case_title.ilike(pattern, escape="\\"),
-                OpenTask.name.ilike(pattern, escape="\\"),
-                Instance.business_key.ilike(pattern, escape="\\"),
-            )
-        )
-    total = _count(session, stmt)
-    rows = session.scalars(
-        stmt.order_by(*_order(query.sort)).offset((query.page - 1) * query.per_page).limit(query.per_page)
+    params = _offered_params(actor)
+    if params is None:
+        return Page([], 0, query.page, query.per_page)
+    params.update(
+        process=query.process,
+        county=query.county,
+        now=engine.now(),
+        pattern="%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",
+        offset=(query.page - 1) * query.per_page,
+        limit=query.per_page,
     )
-    return Page([TaskView.of(row) for row in rows], total, query.page, query.per_page)
+    rows, count = _open_task_statements(bool(query.process), bool(query.county), query.overdue, bool(term), query.sort)
+    total = session.scalar(count, params) or 0
+    return Page([TaskView.of(row) for row in session.scalars(rows, params)], total, query.page, query.per_page)
 
 
 def overdue_count(engine: Engine, session: Session, actor: Actor) -> int:
-    stmt = _offered(actor)
-    return 0 if stmt is None else _count(session, stmt.where(OpenTask.due_at < engine.now()))
+    return open_task_counts(engine, session, actor)[1]
 
 
 def open_task_counts(engine: Engine, session: Session, actor: Actor) -> tuple[int, int]:
     """(all tasks in the actor's 待办, the overdue ones), in one statement."""
-    stmt = _offered(actor)
-    if stmt is None:
+    params = _offered_params(actor)
+    if params is None:
         return 0, 0
-    offered = stmt.with_only_columns(OpenTask.due_at).subquery()
-    overdue = func.coalesce(func.sum(case((offered.c.due_at < engine.now(), 1), else_=0)), 0)
-    total, late = session.execute(select(func.count(), overdue).select_from(offered)).one()
+    total, late = session.execute(_OPEN_AND_OVERDUE, {**params, "now": engine.now()}).one()
     return total, late
 
 
@@ -186,9 +169,7 @@ def done_tasks(session: Session, actor: Actor, page: int = 1, per_page: int = 20
     )
     total = _count(session, stmt)
     rows = session.execute(
-        stmt.order_by(HistoryEvent.at.desc(), HistoryEvent.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+        stmt.order_by(HistoryEvent.at.desc(), HistoryEvent.id.desc()).offset((page - 1) * per_page).limit(per_page)
     )
     items = []
     for row in rows:
@@ -247,14 +228,13 @@ def finished_cases(session: Session, actor: Actor, page: int = 1, per_page: int 
     return Page(items, total, page, per_page)
 
 
-def latest_versions(session: Session) -> list[DeployedProcess]:
-    """The newest deployed version of each process, by process id."""
+def _latest_versions() -> Select[tuple[int, str, str, str]]:
     latest = (
         select(ProcessVersion.process_id, func.max(ProcessVersion.version).label("version"))
         .group_by(ProcessVersion.process_id)
         .subquery()
     )
-    rows = session.execute(
+    return (
         select(ProcessVersion.id, ProcessVersion.process_id, ProcessVersion.name, ProcessVersion.content_hash)
         .join(
             latest,
@@ -262,7 +242,14 @@ def latest_versions(session: Session) -> list[DeployedProcess]:
         )
         .order_by(ProcessVersion.process_id)
     )
-    return [DeployedProcess(*row) for row in rows]
+
+
+_LATEST_VERSIONS = _latest_versions()
+
+
+def latest_versions(session: Session) -> list[DeployedProcess]:
+    """The newest deployed version of each process, by process id."""
+    return [DeployedProcess(*row) for row in session.execute(_LATEST_VERSIONS)]
 
 
 def startable(
@@ -317,18 +304,62 @@ def _candidates(session: Session, actor: Actor, roles: set[str], process_id: str
     return [(code, name) for code, name in session.execute(stmt.order_by(OrgUnit.code))]
 
 
-def _offered(actor: Actor) -> Select[tuple[OpenTask]] | None:
+def _offered_params(actor: Actor) -> dict[str, Any] | None:
+    """The parameters of ``_offered``: the actor's (role, org) pairs that tasks are offered to, if any."""
     pairs = [(role, org) for role, org in actor.assignments if ROLES[role].scope != "global"]
-    if not pairs:
-        return None
+    return {"pairs": pairs, "username": actor.username} if pairs else None
+
+
+def _offered() -> Select[tuple[OpenTask]]:
+    """Tasks offered to the (role, org) ``pairs``, unclaimed or claimed by ``username`` (bound per request)."""
     return (
         select(OpenTask)
         .join(Instance, Instance.id == OpenTask.instance_id)
         .where(
-            tuple_(OpenTask.role, OpenTask.org_code).in_(pairs),
-            or_(OpenTask.claimed_by.is_(None), OpenTask.claimed_by == actor.username),
+            tuple_(OpenTask.role, OpenTask.org_code).in_(bindparam("pairs", expanding=True)),
+            or_(OpenTask.claimed_by.is_(None), OpenTask.claimed_by == bindparam("username")),
         )
     )
+
+
+# A page of 待办 has a handful of shapes (which filters, which order). Each shape's statements are built
+# once: building them, and SQLAlchemy's cache key for them, cost more than running them.
+@lru_cache(maxsize=128)
+def _open_task_statements(
+    process: bool, county: bool, overdue: bool | None, search: bool, sort: str
+) -> tuple[Select[tuple[OpenTask]], Select[tuple[int]]]:
+    """(one page of rows, their count) for a 待办 query with these filters, values bound per request."""
+    stmt = _offered()
+    if process:
+        stmt = stmt.where(OpenTask.process_id == bindparam("process"))
+    if county:
+        stmt = stmt.where(or_(Instance.county_code == bindparam("county"), Instance.city_code == bindparam("county")))
+    if overdue is True:
+        stmt = stmt.where(OpenTask.due_at < bindparam("now"))
+    elif overdue is False:
+        stmt = stmt.where(or_(OpenTask.due_at.is_(None), OpenTask.due_at >= bindparam("now")))
+    if search:
+        pattern = bindparam("pattern")
+        stmt = stmt.where(
+            or_(
+                OpenTask.case_title.ilike(pattern, escape="\\"),
+                OpenTask.name.ilike(pattern, escape="\\"),
+                Instance.business_key.ilike(pattern, escape="\\"),
+            )
+        )
+    rows = stmt.order_by(*_order(sort)).offset(bindparam("offset")).limit(bindparam("limit"))
+    return rows, select(func.count()).select_from(stmt.subquery())
+
+
+def _open_and_overdue() -> Select[tuple[int, int]]:
+    offered = _offered().with_only_columns(OpenTask.due_at).subquery()
+    overdue = func.coalesce(
+        func.sum(case((offered.c.due_at < bindparam("now", type_=OpenTask.due_at.type), 1), else_=0)), 0
+    )
+    return select(func.count(), overdue).select_from(offered)
+
+
+_OPEN_AND_OVERDUE = _open_and_overdue()
 
 
 def _order(sort: str) -> tuple[Any, ...]:

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import login_required
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import Select, bindparam, func, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
 from engine import casefile, inbox
@@ -51,17 +51,50 @@ def process_names() -> dict[str, str]:
     return {version.process_id: version.name for version in inbox.latest_versions(get_session())}
 
 
+# The statements of every 待办 page, built once (SQLAlchemy then reuses their SQL and cache keys); the
+# actor's (role, org) pairs and the page's case ids are bound per request.
+_GROUP_SIZES = (
+    select(RoleAssignment.role, RoleAssignment.org_code, func.count())
+    .join(User, User.id == RoleAssignment.user_id)
+    .where(tuple_(RoleAssignment.role, RoleAssignment.org_code).in_(bindparam("pairs", expanding=True)))
+    .where(User.active.is_(True))
+    .group_by(RoleAssignment.role, RoleAssignment.org_code)
+)
+
+
+def _county_options_statement() -> Select[tuple[str, str]]:
+    offered = (
+        select(Instance.county_code, Instance.city_code)
+        .join(OpenTask, OpenTask.instance_id == Instance.id)
+        .where(tuple_(OpenTask.role, OpenTask.org_code).in_(bindparam("pairs", expanding=True)))
+        .subquery()
+    )
+    return (
+        select(OrgUnit.code, OrgUnit.name)
+        .where(or_(OrgUnit.code.in_(select(offered.c.county_code)), OrgUnit.code.in_(select(offered.c.city_code))))
+        .order_by(OrgUnit.code)
+    )
+
+
+def _case_places_statement() -> Select[Any]:
+    county, city = aliased(OrgUnit), aliased(OrgUnit)
+    return (
+        select(Instance.id, Instance.process_version_id, county.name.label("county"), city.name.label("city"))
+        .outerjoin(county, county.code == Instance.county_code)
+        .outerjoin(city, city.code == Instance.city_code)
+        .where(Instance.id.in_(bindparam("ids", expanding=True)))
+    )
+
+
+_COUNTY_OPTIONS = _county_options_statement()
+_CASE_PLACES = _case_places_statement()
+
+
 def _group_sizes(actor: Actor) -> dict[tuple[str, str], int]:
     pairs = list(actor.assignments)
     if not pairs:
         return {}
-    rows = get_session().execute(
-        select(RoleAssignment.role, RoleAssignment.org_code, func.count())
-        .join(User, User.id == RoleAssignment.user_id)
-        .where(tuple_(RoleAssignment.role, RoleAssignment.org_code).in_(pairs), User.active.is_(True))
-        .group_by(RoleAssignment.role, RoleAssignment.org_code)
-    )
-    return {(role, org): count for role, org, count in rows}
+    return {(role, org): count for role, org, count in get_session().execute(_GROUP_SIZES, {"pairs": pairs})}
 
 
 def _county_options(actor: Actor) -> list[tuple[str, str]]:
@@ -69,18 +102,7 @@ def _county_options(actor: Actor) -> list[tuple[str, str]]:
     pairs = [(r, o) for r, o in actor.assignments if ROLES[r].scope != "global"]
     if not pairs:
         return []
-    offered = (
-        select(Instance.county_code, Instance.city_code)
-        .join(OpenTask, OpenTask.instance_id == Instance.id)
-        .where(tuple_(OpenTask.role, OpenTask.org_code).in_(pairs))
-        .subquery()
-    )
-    rows = get_session().execute(
-        select(OrgUnit.code, OrgUnit.name)
-        .where(or_(OrgUnit.code.in_(select(offered.c.county_code)), OrgUnit.code.in_(select(offered.c.city_code))))
-        .order_by(OrgUnit.code)
-    )
-    return [(code, name) for code, name in rows]
+    return [(code, name) for code, name in get_session().execute(_COUNTY_OPTIONS, {"pairs": pairs})]
 
 
 def _acknowledgeable(version_id: int, form: str | None) -> bool:
@@ -94,26 +116,8 @@ def _acknowledgeable(version_id: int, form: str | None) -> bool:
 
 
 def _rows(actor: Actor, tasks: list[TaskView], processes: dict[str, str]) -> list[Row]:
-    ids = {t.instance_id for t in tasks}
-    county, city = aliased(OrgUnit), aliased(OrgUnit)
-    cases = (
-        {
-            row.id: row
-            for row in get_session().execute(
-                select(
-                    Instance.id,
-                    Instance.process_version_id,
-                    county.name.label("county"),
-                    city.name.label("city"),
-                )
-                .outerjoin(county, county.code == Instance.county_code)
-                .outerjoin(city, city.code == Instance.city_code)
-                .where(Instance.id.in_(ids))
-            )
-        }
-        if ids
-        else {}
-    )
+    ids = list({t.instance_id for t in tasks})
+    cases = {row.id: row for row in get_session().execute(_CASE_PLACES, {"ids": ids})} if ids else {}
     groups = _group_sizes(actor)
     now = get_engine().now()
     rows = []
