@@ -39,11 +39,14 @@ class Row:
     group_size: int
 
 
+_ORG_NAMES = select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(bindparam("codes", expanding=True)))
+
+
 def org_names(codes: set[str]) -> dict[str, str]:
     codes = {c for c in codes if c}
     if not codes:
         return {}
-    return dict(get_session().execute(select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(codes))).tuples().all())
+    return dict(get_session().execute(_ORG_NAMES, {"codes": list(codes)}).tuples().all())
 
 
 def process_names() -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from engine import casefile
 from engine.access import check_may_read
@@ -31,20 +31,27 @@ from web.timeline import attachment_index, case_header, display_names, dossier, 
 bp = Blueprint("tasks", __name__)
 
 
+# The statements of every task page, built once (SQLAlchemy then reuses their SQL and cache keys).
+_COLLEAGUES = (
+    select(User.username, User.display_name)
+    .join(RoleAssignment, RoleAssignment.user_id == User.id)
+    .where(
+        RoleAssignment.role == bindparam("role"),
+        RoleAssignment.org_code == bindparam("org_code"),
+        User.active.is_(True),
+        User.username != bindparam("username"),
+    )
+    .order_by(User.username)
+)
+_CASE_OF_TASK = (
+    select(Instance).join(OpenTask, OpenTask.instance_id == Instance.id).where(OpenTask.id == bindparam("task_id"))
+)
+
+
 def _colleagues(task: TaskView, username: str) -> list[tuple[str, str]]:
     """Who a task may be transferred to (转办): active users with the same role in the same org unit."""
-    rows = get_session().execute(
-        select(User.username, User.display_name)
-        .join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(
-            RoleAssignment.role == task.role,
-            RoleAssignment.org_code == task.org_code,
-            User.active.is_(True),
-            User.username != username,
-        )
-        .order_by(User.username)
-    )
-    return [tuple(row) for row in rows]
+    params = {"role": task.role, "org_code": task.org_code, "username": username}
+    return [tuple(row) for row in get_session().execute(_COLLEAGUES, params)]
 
 
 def _done_elsewhere(task_id: uuid.UUID) -> Any:
@@ -70,9 +77,7 @@ def _page(
     engine, session = get_engine(), get_session()
     # The case row, held on ``g`` for the request: the engine and case-file helpers below each look it
     # up with ``session.get``, which then answers from the session's (weak) identity map, not the database.
-    g.task_case = session.scalar(
-        select(Instance).join(OpenTask, OpenTask.instance_id == Instance.id).where(OpenTask.id == task_id)
-    )
+    g.task_case = session.scalar(_CASE_OF_TASK, {"task_id": task_id})
     try:
         detail = engine.get_task(session, actor, task_id)
     except Conflict:

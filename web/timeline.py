@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from engine.models import Attachment, HistoryEvent, Instance, User
 from engine.store import LoadedVersion
@@ -87,11 +87,16 @@ def step_forms(version: LoadedVersion) -> dict[str, str]:
     return forms
 
 
+# Built once: a task or case page asks for names several times.
+_DISPLAY_NAMES = select(User.username, User.display_name).where(
+    User.username.in_(bindparam("usernames", expanding=True))
+)
+
+
 def display_names(usernames: set[str]) -> dict[str, str]:
     if not usernames:
         return {}
-    rows = get_session().execute(select(User.username, User.display_name).where(User.username.in_(usernames)))
-    return dict(rows.tuples().all())
+    return dict(get_session().execute(_DISPLAY_NAMES, {"usernames": list(usernames)}).tuples().all())
 
 
 def case_header(instance_id: uuid.UUID) -> tuple[CaseHeader, LoadedVersion]:
