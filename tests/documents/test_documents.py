@@ -286,3 +286,35 @@ def test_numbers_have_no_gaps_or_duplicates_even_when_issued_concurrently(
     with read_session(engine.sessions) as session:
         assert session.get(DocumentCounter, ("辽科协发", 2026)).last_number == len(cases)
         assert len(session.scalars(select(Document.id)).all()) == len(cases)
+
+
+def test_a_case_started_in_the_same_transaction_can_issue_a_document(scenario: Scenario) -> None:
+    """A document of a case whose row is not written yet: the case row is written first, then the document."""
+    engine = scenario.engine
+    view = drive_to_approval(scenario)
+    with write_session(engine.sessions) as session:
+        approved = session.get(Instance, view.id)
+        new_id = uuid.uuid4()
+        started = Instance(
+            id=new_id,
+            process_version_id=approved.process_version_id,
+            process_id=approved.process_id,
+            business_key=f"{approved.business_key}-again",
+            city_code=approved.city_code,
+            county_code=approved.county_code,
+            status="running",
+            revision=1,
+            state=approved.state,
+            serializer_version=approved.serializer_version,
+            started_by="shenyang_sa",
+            created_at=engine.now(),
+            updated_at=engine.now(),
+            event_count=0,
+        )
+        session.add(started)
+        document = issue_document_pdf(session, started, "考察评估意见表", engine.now(), data=view.data)
+    with read_session(engine.sessions) as session:
+        stored = session.get(Document, document.id)
+        assert stored is not None and stored.instance_id == new_id
+        assert stored.sha256 == hashlib.sha256(stored.content).hexdigest()
+        assert session.get(Instance, new_id).status == "running"
