@@ -11,9 +11,10 @@ drops them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Executable, event
+from sqlalchemy import Connection, Executable, event
 from sqlalchemy.orm import Session
 
 _QUEUE_KEY = "demozone.after_flush"
@@ -21,7 +22,13 @@ _QUEUE_KEY = "demozone.after_flush"
 
 def write_at_flush(session: Session, statement: Executable, values: dict[str, Any] | list[dict[str, Any]]) -> None:
     """Run ``statement`` with ``values`` (a list of them: once for each) right after the session's next flush."""
-    session.info.setdefault(_QUEUE_KEY, []).append((statement, values))
+    run_at_flush(session, lambda connection: connection.execute(statement, values))
+
+
+def run_at_flush(session: Session, write: Callable[[Connection], object]) -> None:
+    """Call ``write`` with the session's connection right after its next flush (for writes that depend on
+    what an earlier one wrote)."""
+    session.info.setdefault(_QUEUE_KEY, []).append(write)
 
 
 @event.listens_for(Session, "after_flush")
@@ -29,8 +36,8 @@ def _write_queued(session: Session, _flush_context: Any) -> None:
     queued = session.info.pop(_QUEUE_KEY, None)
     if queued:
         connection = session.connection()
-        for statement, values in queued:
-            connection.execute(statement, values)
+        for write in queued:
+            write(connection)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -5,8 +5,8 @@ transaction (the statements run at the command's flush): a rolled-back command n
 set-based, because it runs inside every command: per opened task one ``INSERT … SELECT`` writes a
 notification for every active user who may claim the task (the task's role in its org unit, as the inbox
 offers it), and per command one ``INSERT … SELECT`` queues the e-mail of those who chose e-mail for the
-kind. Both statements are built once; no user row is loaded into Python. E-mail goes out after the commit
-(``mailer.deliver_outbox``).
+kind (skipped when nobody was notified). Both statements are built once; no user row is loaded into
+Python. E-mail goes out after the commit (``mailer.deliver_outbox``).
 
 A command that returned the case (退回: a task completed with its ``returnField`` set to its
 ``returnValue``, by the 退回 button or by the form's own choice) sends 退回 with the reason instead of 新任务.
@@ -20,11 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Insert, and_, bindparam, exists, func, insert, literal, select
+from sqlalchemy import Connection, Insert, and_, bindparam, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from engine.clock import LOCAL_TZ
-from engine.flush_queue import write_at_flush
+from engine.flush_queue import run_at_flush
 from engine.mailer import MAIL_FOOTER
 from engine.models import Instance, Notification, NotificationPreference, OutboxMail, RoleAssignment, User
 from engine.workflow import task_properties
@@ -53,11 +53,17 @@ def notify_opened_tasks(
     reason = _return_reason(workflow, closed)
     kind = NEW_TASK if reason is None else RETURNED
     common = {"note_kind": kind, "case_id": instance.id, "at": now, "actor": actor}
+    notes = []
     for task in opened:
-        message = _message(kind, task, reason)
-        claimants = {"task_id": task.id, "task_role": task.role, "task_org": task.org_code, "note_message": message}
-        write_at_flush(session, NOTIFY_CLAIMANTS, {**common, **claimants})
-    write_at_flush(session, QUEUE_MAILS, {**common, "mail_footer": f"\n\n{MAIL_FOOTER}\n"})
+        claimants = {"task_id": task.id, "task_role": task.role, "task_org": task.org_code}
+        notes.append({**common, **claimants, "note_message": _message(kind, task, reason)})
+
+    def write(connection: Connection) -> None:
+        # Often nobody but the acting user holds the next step's role: then there is no mail to queue either.
+        if sum(connection.execute(NOTIFY_CLAIMANTS, note).rowcount for note in notes):
+            connection.execute(QUEUE_MAILS, {**common, "mail_footer": f"\n\n{MAIL_FOOTER}\n"})
+
+    run_at_flush(session, write)
 
 
 def _return_reason(workflow: Any, closed: Iterable[uuid.UUID]) -> str | None:
