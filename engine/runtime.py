@@ -50,8 +50,8 @@ from engine.store import (
     LoadedVersion,
     WorkflowStore,
     ready_user_tasks,
+    select_case_of_task,
     select_open_rows,
-    select_open_rows_beside,
     select_tasks_in,
     task_properties,
 )
@@ -365,13 +365,12 @@ class Engine:
         return NotFound(f"task {task_id} not found")
 
     def _load_for_action(self, session: Session, actor: Actor, task_id: uuid.UUID) -> _TaskAction:
-        # The task's row and its case's other open rows in one statement: saving the case needs them all.
-        open_rows = select_open_rows_beside(session, task_id)
+        # The case with all its open rows (the task's among them) in one statement: saving the case needs them all.
+        instance, open_rows = select_case_of_task(session, task_id)
         row = next((r for r in open_rows if r.id == task_id), None)
-        if row is None:
+        if instance is None or row is None:
             raise self._not_open(session, task_id)
         check_may_act(actor, row)
-        instance = self.store.instance(session, row.instance_id)
         version = self.store.version(session, instance.process_version_id)
         workflow = self.store.load(session, instance)
         task = workflow.get_task_from_id(row.id)

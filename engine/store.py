@@ -69,13 +69,19 @@ def _open_task_statements() -> tuple[Select, Select, Delete]:
     table = OpenTask.__table__
     rows = select(*table.c).order_by(table.c.created_at)
     of_case = rows.where(table.c.instance_id == bindparam("case_id"))
+    # The case of an open task with all its open tasks, in one statement: every task command needs both.
     case_of_task = select(table.c.instance_id).where(table.c.id == bindparam("task_id")).scalar_subquery()
-    beside_task = rows.where(table.c.instance_id == case_of_task)
+    case_and_rows = (
+        select(Instance, *table.c)
+        .join(table, table.c.instance_id == Instance.id)
+        .where(Instance.id == case_of_task)
+        .order_by(table.c.created_at)
+    )
     closing = delete(table).where(table.c.id.in_(bindparam("task_ids", expanding=True)))
-    return of_case, beside_task, closing
+    return of_case, case_and_rows, closing
 
 
-_OPEN_ROWS_OF_CASE, _OPEN_ROWS_BESIDE_TASK, _DELETE_OPEN_ROWS = _open_task_statements()
+_OPEN_ROWS_OF_CASE, _CASE_AND_OPEN_ROWS, _DELETE_OPEN_ROWS = _open_task_statements()
 _INSERT_OPEN_ROW = insert(OpenTask.__table__)
 
 # An open task a command adds, shaped like the rows it reads (attribute access by column name).
@@ -104,7 +110,6 @@ def select_tasks_in(session: Session, pairs: list[tuple[str, str]], process: str
     return [TaskView.from_columns(row) for row in rows]
 
 
-_INSTANCE_BY_ID = select(Instance).where(Instance.id == bindparam("instance_id"))
 _LATEST_VERSION = (
     select(ProcessVersion.id)
     .where(ProcessVersion.process_id == bindparam("process_id"))
@@ -118,9 +123,13 @@ def select_open_rows(session: Session, instance_id: uuid.UUID) -> list[Any]:
     return list(session.connection().execute(_OPEN_ROWS_OF_CASE, {"case_id": instance_id}))
 
 
-def select_open_rows_beside(session: Session, task_id: uuid.UUID) -> list[Any]:
-    """Every open-task row of the case of the open task ``task_id`` (none if it is not open), oldest first."""
-    return list(session.connection().execute(_OPEN_ROWS_BESIDE_TASK, {"task_id": task_id}))
+def select_case_of_task(session: Session, task_id: uuid.UUID) -> tuple[Instance | None, list[Any]]:
+    """The case of the open task ``task_id`` and every open-task row of it, oldest first (None and no rows
+    if the task is not open)."""
+    found = session.execute(_CASE_AND_OPEN_ROWS, {"task_id": task_id}).all()
+    if not found:
+        return None, []
+    return found[0][0], [OpenTaskRow(*row[1:]) for row in found]
 
 
 class WorkflowStore:
@@ -155,10 +164,6 @@ class WorkflowStore:
         if version_id is None:
             raise NotFound(f"process {process_id!r} is not deployed")
         return self.version(session, version_id)
-
-    def instance(self, session: Session, instance_id: uuid.UUID) -> Instance:
-        """The case row of a command (``session.get`` builds its statement anew on every call)."""
-        return session.execute(_INSTANCE_BY_ID, {"instance_id": instance_id}).scalar_one()
 
     def new_workflow(self, version: LoadedVersion) -> BpmnWorkflow:
         return LiveWorkflow(version.spec, version.subprocess_specs)
