@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from engine.chain import walk_chain
 from engine.checkpoints import verify_checkpoints
 from engine.clock import as_utc
-from engine.history import time_text, uuid_text
+from engine.history import hashed_fields, uuid_text
 from engine.models import HistoryEvent, Instance
 from engine.useradmin import verify_admin_chain
 
@@ -76,7 +76,7 @@ def _check_case(instance: Any, events: list[Any], case_hex: str | None) -> Chain
 
     def content(row: Any) -> tuple[str | None, ...]:
         _id, _case, seq, _prev, _hash, at, task_id, *plain = row
-        return (case_hex, str(seq), time_text(at), uuid_text(task_id), *plain)
+        return hashed_fields(case_hex, seq, at, task_id, *plain)
 
     walk = walk_chain(events, content, seq_at=2, prev_at=3, hash_at=4)
     if walk.broken:
@@ -102,7 +102,7 @@ def _raw_events() -> Select:
         table.hash,
         type_coerce(table.at, String).label("at"),
         type_coerce(table.task_id, String).label("task_id"),
-        # then the plain columns, in the order `event_content` hashes them
+        # then the plain columns, in the order `hashed_fields` hashes them
         table.actor,
         table.role,
         table.org_code,

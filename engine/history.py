@@ -28,7 +28,7 @@ MISSING = "\x00"
 
 
 def event_hash(prev_hash: str | None, content: Sequence[str | None]) -> str:
-    """SHA-256 over the previous hash and the event's fields (strings, in `event_content` order)."""
+    """SHA-256 over the previous hash and the event's fields (strings, in `hashed_fields` order)."""
     text = FIELD_SEPARATOR.join([MISSING if value is None else value for value in (prev_hash, *content)])
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -48,13 +48,40 @@ def uuid_text(value: uuid.UUID | str | None) -> str | None:
     return value.hex
 
 
+def hashed_fields(
+    instance_id: uuid.UUID | str | None,
+    seq: int,
+    at: datetime | str,
+    task_id: uuid.UUID | str | None,
+    actor: str,
+    role: str | None,
+    org_code: str | None,
+    command: str,
+    bpmn_id: str | None,
+    payload_text: str,
+) -> tuple[str | None, ...]:
+    """The fields an event's hash covers, in their order, as text (the payload as its canonical JSON)."""
+    return (
+        uuid_text(instance_id),
+        str(seq),
+        time_text(at),
+        uuid_text(task_id),
+        actor,
+        role,
+        org_code,
+        command,
+        bpmn_id,
+        payload_text,
+    )
+
+
 def event_content(event: HistoryEvent) -> tuple[str | None, ...]:
     """The hashed fields of a loaded event (its payload re-encoded to the canonical text it is stored as)."""
-    return (
-        uuid_text(event.instance_id),
-        str(event.seq),
-        time_text(event.at),
-        uuid_text(event.task_id),
+    return hashed_fields(
+        event.instance_id,
+        event.seq,
+        event.at,
+        event.task_id,
         event.actor,
         event.role,
         event.org_code,
@@ -97,18 +124,9 @@ def append_event(
         "payload_text": canonical_json(payload),
         "prev_hash": instance.last_event_hash,
     }
-    content = (
-        uuid_text(instance.id),
-        str(seq),
-        time_text(at),
-        uuid_text(task_id),
-        actor,
-        role,
-        org_code,
-        command,
-        bpmn_id,
-        values["payload_text"],
-    )  # the order of event_content
+    content = hashed_fields(
+        instance.id, seq, at, task_id, actor, role, org_code, command, bpmn_id, values["payload_text"]
+    )
     values["hash"] = event_hash(values["prev_hash"], content)
     instance.event_count = seq
     instance.last_event_hash = values["hash"]
