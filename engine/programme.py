@@ -19,7 +19,6 @@ from engine.access import SYSTEM, scope_org_for
 from engine.documents import issue_pdf
 from engine.errors import InvalidInput
 from engine.flush_queue import write_at_flush
-from engine.mailer import MAIL_FOOTER
 from engine.models import Instance, Notification, RoleAssignment, User, Zone
 from engine.numbering import next_document_number
 from engine.roles import LANE_ROLES
@@ -126,7 +125,7 @@ def notify(
     if notes:
         # Written with the command's flush: a case started by this command only has its row then.
         write_at_flush(context.session, _INSERT_NOTIFICATION, notes)
-        write_at_flush(context.session, QUEUE_MAILS, {**common, "mail_footer": f"\n\n{MAIL_FOOTER}\n"})
+        write_at_flush(context.session, QUEUE_MAILS, common)
     return {"notified": len(users)}
 
 

@@ -61,7 +61,7 @@ def notify_opened_tasks(
     def write(connection: Connection) -> None:
         # Often nobody but the acting user holds the next step's role: then there is no mail to queue either.
         if sum(connection.execute(NOTIFY_CLAIMANTS, note).rowcount for note in notes):
-            connection.execute(QUEUE_MAILS, {**common, "mail_footer": f"\n\n{MAIL_FOOTER}\n"})
+            connection.execute(QUEUE_MAILS, common)
 
     run_at_flush(session, write)
 
@@ -120,7 +120,7 @@ def _statements() -> tuple[Insert, Insert]:
             Notification.id,
             User.email,
             literal("【") + Notification.kind + literal("】") + func.substr(Notification.message, 1, 80),
-            Notification.message + bindparam("mail_footer", type_=OutboxMail.body.type),
+            Notification.message + literal(f"\n\n{MAIL_FOOTER}\n", type_=OutboxMail.body.type),
             literal("pending"),
             literal(0),
             Notification.created_at,
