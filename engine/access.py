@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import NotFound, PermissionDenied
 from engine.models import HistoryEvent, Instance, OpenTask, RoleAssignment, User
-from engine.roles import PROVINCE_CODE, ROLES
+from engine.roles import LANE_ROLES, PROVINCE_CODE, ROLES
 
 CASE_READERS_EVERYWHERE = frozenset({"auditor", "province_office", "province_org_dept"})
 
@@ -31,6 +31,10 @@ class Actor:
 
     def orgs_for(self, *scopes: str) -> set[str]:
         return {org for role, org in self.assignments if ROLES[role].scope in scopes}
+
+    def lane_assignments(self) -> list[tuple[str, str]]:
+        """The (role, org) pairs tasks can be offered to: all but the global roles (admin, auditor, …)."""
+        return [(role, org) for role, org in self.assignments if role in LANE_ROLES]
 
 
 SYSTEM = Actor("system", "系统", frozenset())

@@ -306,7 +306,7 @@ def _candidates(session: Session, actor: Actor, roles: set[str], process_id: str
 
 def _offered_params(actor: Actor) -> dict[str, Any] | None:
     """The parameters of ``_offered``: the actor's (role, org) pairs that tasks are offered to, if any."""
-    pairs = [(role, org) for role, org in actor.assignments if ROLES[role].scope != "global"]
+    pairs = actor.lane_assignments()
     return {"pairs": pairs, "username": actor.username} if pairs else None
 
 

@@ -297,7 +297,7 @@ class Engine:
     # -- queries -------------------------------------------------------------------------------
 
     def list_tasks(self, session: Session, actor: Actor, process: str | None = None) -> list[TaskView]:
-        pairs = [(role, org) for role, org in actor.assignments if ROLES[role].scope != "global"]
+        pairs = actor.lane_assignments()
         if not pairs:
             return []
         tasks = select_tasks_in(session, pairs, process)

@@ -22,7 +22,6 @@ from engine import casefile, documents, inbox
 from engine.access import Actor, check_may_read
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import Attachment, Instance, ProcessVersion
-from engine.roles import ROLES
 from web.auth import current_actor
 from web.db import get_engine, get_session, write
 from web.form_render import build_fields, localize_errors, parse_form, unplaced_errors
@@ -71,7 +70,7 @@ def show(instance_id: uuid.UUID):  # noqa: ANN201
         diagram={"completed": completed, "active": active, "url": url_for("cases.diagram", instance_id=instance_id)},
         orgs=org_names({t.org_code for t in view.open_tasks}),
         may_act=lambda task: actor.holds(task.role, task.org_code) and task.claimed_by in (None, actor.username),
-        may_comment=any(ROLES[role].scope != "global" for role, _org in actor.assignments),
+        may_comment=bool(actor.lane_assignments()),
         bpmn_viewer=VIEWER_SCRIPT.exists(),
     )
 

@@ -18,7 +18,6 @@ from engine import casefile, inbox
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, TaskNotReady
 from engine.models import Instance, OpenTask, OrgUnit, RoleAssignment, User
-from engine.roles import ROLES
 from engine.runtime import TaskView
 from web.auth import current_actor
 from web.db import get_engine, get_session, write
@@ -102,7 +101,7 @@ def _group_sizes(actor: Actor) -> dict[tuple[str, str], int]:
 
 def _county_options(actor: Actor) -> list[tuple[str, str]]:
     """The counties (and cities) of the cases in the actor's 待办, for the filter."""
-    pairs = [(r, o) for r, o in actor.assignments if ROLES[r].scope != "global"]
+    pairs = actor.lane_assignments()
     if not pairs:
         return []
     return [(code, name) for code, name in get_session().execute(_COUNTY_OPTIONS, {"pairs": pairs})]
