@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import Connection, MetaData, create_engine, event
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -114,16 +116,25 @@ def make_db_engine(url: str, **kwargs: object) -> DbEngine:
         if immediate and lock is not None:
             lock.acquire(connection.connection.info)
             try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                _emit_begin(connection, "BEGIN IMMEDIATE")
             except BaseException:
                 lock.release(connection.connection.info)
                 raise
             return
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        _emit_begin(connection, "BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     if lock is not None:
         _release_after(engine, lock)
     return engine
+
+
+def _emit_begin(connection: Connection, statement: str) -> None:
+    """Send BEGIN straight to the driver: through SQLAlchemy's statement execution (events, execution
+    context, result) it cost as much as a query, a third of an empty transaction, on every session."""
+    try:
+        connection.connection.dbapi_connection.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
 
 def _release_after(engine: DbEngine, lock: _WriterLock) -> None:

@@ -1,19 +1,20 @@
 """Rendering issued documents after the issuing command commits (an asynchronous continuation).
 
-Typesetting a 公文 takes 20–40 ms. The command whose service task issues it only numbers it, composes it
-and records the data it is made from; the composed document is typeset once that transaction has
-committed, so neither the case's write transaction nor (on SQLite) the database's single writer lock
-waits for reportlab. Who renders depends on ``Settings.document_rendering``:
+Typesetting a 公文 takes 20–40 ms. In the server, the command whose service task issues it only numbers
+it, composes it and records the data it is made from; the composed document is typeset once that
+transaction has committed, so neither the case's write transaction nor (on SQLite) the database's
+single writer lock waits for reportlab. Who renders depends on ``Settings.document_rendering``:
 
-- ``inline`` (the default: CLI and tests): the committing thread, right after the commit;
+- ``inline`` (the default: CLI and tests): the issuing command itself, inside its transaction, storing
+  the PDF with the document's row (one write instead of two; a CLI command has nobody to keep waiting).
+  A document whose typesetting failed there is left pending and tried again right after the commit;
 - ``background`` (the server and the worker): one renderer thread of the process, so the user's
   request returns without waiting for the PDF;
 - ``deferred``: nobody at once (benchmarks measure the rendering separately).
 
 Nothing is lost if a process dies first: the scheduler's sweep renders any document still pending, and
 reading a pending document renders it on the spot. Rendering is deterministic, so every path stores
-and serves the same bytes.
-"""
+and serves the same bytes."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ transaction, so a rolled-back issue leaves no gap and two concurrent issues neve
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from engine.programme import ServiceContext
     from engine.runtime import Engine
 
+log = logging.getLogger(__name__)
 DOCUMENT_KINDS = tuple(KINDS)
 
 
@@ -124,9 +126,6 @@ def local_date(now: datetime) -> date:
 
 
 _LOCK_CASE = select(Instance.id).where(Instance.id == bindparam("case_id")).with_for_update()
-_NUMBER_TAKEN = select(Document.instance_id).where(
-    Document.issuer == bindparam("issuer"), Document.document_no == bindparam("document_no")
-)
 _INSERT_DOCUMENT = insert(Document.__table__)
 _DOCUMENTS_OF_KIND = (
     select(Document.id, Document.source)
@@ -184,11 +183,8 @@ def issue_document_pdf(
     if not document_no:
         prefix = spec.prefix(data)
         document_no = f"{prefix}〔{issued_on.year}〕{next_document_number(session, prefix, issued_on.year)}号"
-    taken = session.connection().execute(_NUMBER_TAKEN, {"issuer": issuer, "document_no": document_no}).scalar()
-    if taken is not None:
-        raise Conflict(f"{issuer} already issued {document_no} (case {taken})", {"document_no": document_no})
     gongwen = _compose(spec, data, issued_on, document_no)
-    content = render_pdf(gongwen) if render else None
+    content = _typeset_now(gongwen) if render else None
     values = {
         "id": uuid.uuid4(),
         "instance_id": instance.id,
@@ -205,7 +201,7 @@ def issue_document_pdf(
         session.flush()  # a case started by this command: its row must exist before its documents
     try:
         session.connection().execute(_INSERT_DOCUMENT, values)
-    except IntegrityError as exc:
+    except IntegrityError as exc:  # the unique (issuer, 文号): a number from the case data already used
         raise Conflict(f"{issuer} already issued {document_no}", {"document_no": document_no}) from exc
     document = Document(**values)  # what was stored, for the caller to read (the session does not track it)
     if content is None:
@@ -213,12 +209,27 @@ def issue_document_pdf(
     return document
 
 
+def _typeset_now(gongwen: GongWen) -> bytes | None:
+    """The PDF; or None, leaving the document pending, if typesetting fails: a glyph or a layout the
+    typesetter chokes on must not hold back the case (the document is typeset again after the commit,
+    then by the sweep, and its error logged each time)."""
+    try:
+        return render_pdf(gongwen)
+    except Exception:
+        log.exception("document %s %s not typeset in its issuing transaction", gongwen.document_no, gongwen.title)
+        return None
+
+
 def issue_pdf(context: ServiceContext, task_data: dict[str, Any], kind: str) -> dict[str, Any]:
     """Service operation ``issue_pdf``: number and record document ``kind`` in the command's transaction.
 
-    Its PDF is rendered after the command commits; the SHA-256 is in the document list, not in the case data.
+    Where documents are rendered inline (CLI, tests) its PDF is typeset here and stored with its row, which
+    spares a second write transaction; the server and the worker typeset it after the commit, so the
+    writer lock never waits for the typesetter (engine/document_rendering.py). The SHA-256 is in the
+    document list, not in the case data.
     """
-    document = issue_document_pdf(context.session, context.instance, kind, context.now, data=task_data, render=False)
+    inline = context.engine.settings.document_rendering == "inline"
+    document = issue_document_pdf(context.session, context.instance, kind, context.now, data=task_data, render=inline)
     return {"document_id": str(document.id), "document_no": document.document_no}
 
 

@@ -178,7 +178,7 @@ class Engine:
             workflow.task_tree.data["parent_case"] = str(parent.id)
         if batch is not None:
             workflow.task_tree.data.update({"batch_id": batch.id, "batch_name": batch.name})
-        progress, open_tasks = self._advance(session, instance, workflow, lambda: None, actor=actor.username)
+        progress, open_tasks = self._advance(session, instance, workflow, lambda: None, [], actor.username)
         append_event(
             session,
             instance,

@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Delete, Select, bindparam, delete, event, insert, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.util import identity_key
 
 from engine.access import SYSTEM, scope_org_for
@@ -71,11 +71,14 @@ def _open_task_statements() -> tuple[Select, Select, Delete]:
     of_case = rows.where(table.c.instance_id == bindparam("case_id"))
     # The case of an open task with all its open tasks, in one statement: every task command needs both.
     case_of_task = select(table.c.instance_id).where(table.c.id == bindparam("task_id")).scalar_subquery()
+    # The case's state (tens of KB, repeated on each of its rows) is loaded only when the command cannot
+    # take the workflow from the live cache; a lost race still ends as a conflict on the revision.
     case_and_rows = (
         select(Instance, *table.c)
         .join(table, table.c.instance_id == Instance.id)
         .where(Instance.id == case_of_task)
         .order_by(table.c.created_at)
+        .options(defer(Instance.state), defer(Instance.result))
     )
     closing = delete(table).where(table.c.id.in_(bindparam("task_ids", expanding=True)))
     return of_case, case_and_rows, closing

@@ -1,5 +1,5 @@
-"""Documents are rendered after the issuing command commits: inline, by a background thread, or by the
-sweep and the first reader; every path stores the same bytes, and a rolled-back issue renders nothing.
+"""Documents are rendered inline by the issuing command, after it commits by a background thread, or by
+the sweep and the first reader; every path stores the same bytes, and a rolled-back issue renders nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from engine import AppEngine, Settings, build_engine
 from engine.access import load_actor
@@ -84,6 +84,36 @@ def test_the_pdf_is_stored_once_the_issuing_command_commits(engine_for, mode: st
     for document in documents.values():
         assert document.content == expected_pdf(document)
         assert document.sha256 == hashlib.sha256(document.content).hexdigest()
+
+
+def test_inline_rendering_stores_the_pdf_in_the_issuing_transaction(engine_for) -> None:  # noqa: ANN001
+    engine = engine_for("inline")
+    stores = []
+
+    @event.listens_for(engine.db, "before_cursor_execute")
+    def _note_stores(_conn, _cursor, statement, *_rest) -> None:  # noqa: ANN001
+        if statement.startswith("UPDATE document"):
+            stores.append(statement)
+
+    view = drive_to_approval(Scenario(engine))
+    documents = stored(engine, view.id)
+    assert sorted(documents) == sorted(KINDS)
+    assert all(d.content == expected_pdf(d) for d in documents.values())
+    assert stores == []  # stored with the row: no second write
+
+
+def test_a_document_the_command_cannot_typeset_is_typeset_after_the_commit(engine_for, monkeypatch, caplog) -> None:  # noqa: ANN001
+    def broken_typesetter(_gongwen):  # noqa: ANN001, ANN202
+        raise RuntimeError("glyph missing")
+
+    monkeypatch.setattr("engine.documents.render_pdf", broken_typesetter)  # the command's typesetting only
+    engine = engine_for("inline")
+    view = drive_to_approval(Scenario(engine))
+    assert view.status == "completed"  # the case was not held back
+    monkeypatch.undo()
+    documents = stored(engine, view.id)
+    assert all(d.content == expected_pdf(d) and d.sha256 for d in documents.values())
+    assert "not typeset in its issuing transaction" in caplog.text
 
 
 def test_a_rolled_back_issue_leaves_no_document_and_renders_nothing(engine_for) -> None:  # noqa: ANN001

@@ -224,7 +224,7 @@ def test_three_years_of_the_programme(programme: Programme) -> None:
         assert documents[(faku, "撤销通知", "")].document_no == revoked.result["revocation"]["document_no"]
         notice = documents[(faku, "撤销通知", "")]
         assert revoked.result["revocation_document"]["document_id"] == str(notice.id)
-        # Rendered after the issuing command committed (inline in tests): stored, and matching its hash.
+        # Rendered by the issuing command (inline in tests): stored, and matching its hash.
         assert notice.content.startswith(b"%PDF") and notice.sha256 == hashlib.sha256(notice.content).hexdigest()
         numbers = [d.document_no for d in documents.values()]
         assert len(set(numbers)) == len(numbers) and all(n.startswith("辽科协发〔") for n in numbers)
