@@ -34,6 +34,7 @@ from engine.workflow import LiveWorkflow, task_properties
 
 URGENCIES = ("平件", "加急", "特急")
 _PENDING_KEY = "demozone_pending_workflows"
+OPEN_TASKS_ATTRIBUTE = "_demozone_open_task_ids"  # set by save: the ids of the open tasks it left
 TIMER_EVENT_TYPES = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"}
 
 
@@ -64,27 +65,27 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
     return [t for t in all_tasks(workflow) if t.state == TaskState.READY and t.task_spec.manual]
 
 
-def _open_task_statements() -> tuple[Select, Select, Delete]:
+def _open_task_statements() -> tuple[Select, Select, Select, Delete]:
     """The open-task statements of every command, built once: SQLAlchemy then reuses their compiled form."""
     table = OpenTask.__table__
     rows = select(*table.c).order_by(table.c.created_at)
     of_case = rows.where(table.c.instance_id == bindparam("case_id"))
     # The case of an open task with all its open tasks, in one statement: every task command needs both.
     case_of_task = select(table.c.instance_id).where(table.c.id == bindparam("task_id")).scalar_subquery()
-    # The case's state (tens of KB, repeated on each of its rows) is loaded only when the command cannot
-    # take the workflow from the live cache; a lost race still ends as a conflict on the revision.
     case_and_rows = (
         select(Instance, *table.c)
         .join(table, table.c.instance_id == Instance.id)
         .where(Instance.id == case_of_task)
         .order_by(table.c.created_at)
-        .options(defer(Instance.state), defer(Instance.result))
     )
+    # Without the state (tens of KB, repeated on each of the case's rows): for a case whose workflow is
+    # live. Should it have left the cache meanwhile, the state is loaded on first use.
+    case_and_rows_stateless = case_and_rows.options(defer(Instance.state), defer(Instance.result))
     closing = delete(table).where(table.c.id.in_(bindparam("task_ids", expanding=True)))
-    return of_case, case_and_rows, closing
+    return of_case, case_and_rows, case_and_rows_stateless, closing
 
 
-_OPEN_ROWS_OF_CASE, _CASE_AND_OPEN_ROWS, _DELETE_OPEN_ROWS = _open_task_statements()
+_OPEN_ROWS_OF_CASE, _CASE_AND_OPEN_ROWS, _CASE_AND_OPEN_ROWS_STATELESS, _DELETE_OPEN_ROWS = _open_task_statements()
 _INSERT_OPEN_ROW = insert(OpenTask.__table__)
 
 # An open task a command adds, shaped like the rows it reads (attribute access by column name).
@@ -126,10 +127,13 @@ def select_open_rows(session: Session, instance_id: uuid.UUID) -> list[Any]:
     return list(session.connection().execute(_OPEN_ROWS_OF_CASE, {"case_id": instance_id}))
 
 
-def select_case_of_task(session: Session, task_id: uuid.UUID) -> tuple[Instance | None, list[Any]]:
+def select_case_of_task(
+    session: Session, task_id: uuid.UUID, with_state: bool = True
+) -> tuple[Instance | None, list[Any]]:
     """The case of the open task ``task_id`` and every open-task row of it, oldest first (None and no rows
-    if the task is not open)."""
-    found = session.execute(_CASE_AND_OPEN_ROWS, {"task_id": task_id}).all()
+    if the task is not open); ``with_state=False`` leaves the case's state to be loaded on first use."""
+    statement = _CASE_AND_OPEN_ROWS if with_state else _CASE_AND_OPEN_ROWS_STATELESS
+    found = session.execute(statement, {"task_id": task_id}).all()
     if not found:
         return None, []
     return found[0][0], [OpenTaskRow(*row[1:]) for row in found]
@@ -149,6 +153,7 @@ class WorkflowStore:
         self.serializer = serializer
         self._versions: dict[int, LoadedVersion] = {}
         self._live: OrderedDict[uuid.UUID, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._live_tasks: dict[uuid.UUID, uuid.UUID] = {}  # open task -> its case, for the cases kept live
         self._lock = threading.Lock()
 
     def version(self, session: Session, version_id: int) -> LoadedVersion:
@@ -190,13 +195,25 @@ class WorkflowStore:
         _store, pending = session.info.setdefault(_PENDING_KEY, (self, {}))
         pending[instance.id] = (instance, workflow)
 
+    def keep_loaded(self, instance: Instance, workflow: BpmnWorkflow, open_task_ids: list[uuid.UUID]) -> None:
+        """Keep ``workflow``, just loaded from ``instance`` as committed, live now."""
+        setattr(workflow, OPEN_TASKS_ATTRIBUTE, open_task_ids)
+        self._keep({instance.id: (instance, workflow)})
+
     def _keep(self, pending: dict[uuid.UUID, tuple[Instance, BpmnWorkflow]]) -> None:
         with self._lock:
+            if len(self._live_tasks) > 8 * self.LIVE_CACHE_SIZE:
+                self._live_tasks.clear()
             for instance_id, (instance, workflow) in pending.items():
                 self._live[instance_id] = (instance.revision, workflow)
                 self._live.move_to_end(instance_id)
+                self._live_tasks.update(dict.fromkeys(getattr(workflow, OPEN_TASKS_ATTRIBUTE, ()), instance_id))
             while len(self._live) > self.LIVE_CACHE_SIZE:
                 self._live.popitem(last=False)
+
+    def is_live_task(self, task_id: uuid.UUID) -> bool:
+        """Whether the case of open task ``task_id`` is probably live here (a hint: it can leave at any time)."""
+        return self._live_tasks.get(task_id) in self._live
 
     def save(
         self,
@@ -225,7 +242,9 @@ class WorkflowStore:
             instance.next_timer_at = None
         if open_rows is None:
             open_rows = select_open_rows(session, instance.id)
-        return self._sync_open_tasks(session, instance, workflow, now, open_rows, actor)
+        open_tasks = self._sync_open_tasks(session, instance, workflow, now, open_rows, actor)
+        setattr(workflow, OPEN_TASKS_ATTRIBUTE, [row.id for row in open_tasks])
+        return open_tasks
 
     def _sync_open_tasks(
         self,

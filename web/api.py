@@ -140,6 +140,7 @@ def complete_task(task_id: uuid.UUID):  # noqa: ANN201
     data = body.get("data", {})
     if not isinstance(data, dict):
         raise InvalidInput("data must be an object", {"data": "data 必须是 JSON 对象"})
+    get_engine().warm_case_of_task(get_session(), task_id)  # outside the writer's lock
     with write() as session:
         view = get_engine().complete_task(session, _actor(), task_id, data)
     return jsonify(view.to_dict())
@@ -151,6 +152,7 @@ def return_task(task_id: uuid.UUID):  # noqa: ANN201
     reason = _body().get("reason", "")
     if not isinstance(reason, str):
         raise InvalidInput("reason must be a string", {"reason": "退回理由必须是文本"})
+    get_engine().warm_case_of_task(get_session(), task_id)  # outside the writer's lock
     with write() as session:
         view = get_engine().return_task(session, _actor(), task_id, reason)
     return jsonify(view.to_dict())

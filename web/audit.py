@@ -32,7 +32,8 @@ from web.auth import current_actor
 from web.cases import VIEWER_SCRIPT
 from web.db import get_engine, get_session
 from web.i18n import TIMEZONE, command_label, format_time
-from web.inbox import org_names, process_names
+from web.inbox import process_names
+from web.names import org_names
 from web.timeline import case_header, dossier, step_names, timeline
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")

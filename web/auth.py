@@ -19,7 +19,7 @@ from engine.access import Actor
 from engine.demo import DEMO_PASSWORD, DemoAccount, demo_accounts
 from engine.models import RoleAssignment, User
 from engine.passwords import check_password
-from web.db import get_session, reads_only
+from web.db import get_session
 from web.extensions import login_manager
 from web.i18n import LANGUAGES
 from web.security import LoginThrottle, safe_next
@@ -103,7 +103,6 @@ def _walkthrough_order() -> dict[str, int]:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@reads_only
 def login():  # noqa: ANN201
     if current_user.is_authenticated and request.method == "GET":
         return redirect(url_for("inbox.index"))
@@ -148,7 +147,6 @@ def login():  # noqa: ANN201
 
 
 @bp.route("/logout", methods=["POST"])
-@reads_only
 @login_required
 def logout():  # noqa: ANN201
     lang = session.get("lang")
@@ -161,7 +159,6 @@ def logout():  # noqa: ANN201
 
 
 @bp.route("/language", methods=["POST"])
-@reads_only
 def set_language():  # noqa: ANN201
     lang = request.form.get("lang", "")
     if lang not in LANGUAGES:

@@ -26,9 +26,9 @@ from web.auth import current_actor
 from web.db import get_engine, get_session, write
 from web.form_render import build_fields, localize_errors, parse_form, unplaced_errors
 from web.i18n import error_message
-from web.inbox import org_names
+from web.names import display_names, org_names
 from web.security import safe_next
-from web.timeline import attachment_index, case_header, display_names, dossier, timeline
+from web.timeline import attachment_index, case_header, dossier, timeline
 
 bp = Blueprint("cases", __name__)
 VIEWER_SCRIPT = Path(__file__).parent / "static" / "vendor" / "bpmn-js" / "bpmn-navigated-viewer.production.min.js"

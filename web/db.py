@@ -1,36 +1,22 @@
 """One database session per request, on ``g``; writes run in ``write()`` (commit or roll back).
 
-A state-changing request (anything but GET/HEAD/OPTIONS) opens its session as a write transaction
-up front (SQLite: ``BEGIN IMMEDIATE``), so two concurrent writers queue on the busy timeout instead of
-one failing when it upgrades a read snapshot. The session is closed when the request ends.
+A request reads in a plain transaction. ``write()`` ends it and opens the write transaction (SQLite:
+``BEGIN IMMEDIATE``, which takes the single writer's lock), so what a request does around its write —
+checking the sign-in or the token, parsing the form, rendering the page — never holds the lock while
+other writers queue for it, and no read snapshot is ever upgraded to a write (SQLite refuses that once
+another writer has committed). The session is closed when the request ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from engine import AppEngine
 from engine.db import WRITE_OPTION
-
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def reads_only(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark a POST view that never writes (sign-in): its session stays a plain read transaction."""
-    view.demozone_reads_only = True  # type: ignore[attr-defined]
-    return view
-
-
-def _writes() -> bool:
-    if not has_request_context() or request.method in _SAFE_METHODS:
-        return False
-    view = current_app.view_functions.get(request.endpoint or "")
-    return not getattr(view, "demozone_reads_only", False)
 
 
 def get_engine() -> AppEngine:
@@ -41,24 +27,33 @@ def get_session() -> Session:
     """The request's session, opened on first use."""
     session = g.get("_db_session")
     if session is None:
-        session = get_engine().sessions()
-        if _writes():
-            session.connection(execution_options={WRITE_OPTION: True})
-        g._db_session = session
+        session = g._db_session = get_engine().sessions()
     return session
 
 
 @contextmanager
 def write() -> Iterator[Session]:
-    """A write transaction on the request's session: commits on success, rolls back on any error."""
+    """A write transaction on the request's session: commits on success, rolls back on any error.
+
+    Inside another ``write()`` it joins that transaction. Rows read before it are expired, so the
+    write works on the database as it is once the writer's lock is held.
+    """
     session = get_session()
-    if not session.in_transaction():
+    if session.in_transaction() and not session.connection().get_execution_options().get(WRITE_OPTION):
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("a change was made outside write(): it would be written without the writer's lock")
+        session.commit()  # nothing to write: this only ends the read snapshot
+        session.expire_all()
+    joined = session.in_transaction()
+    if not joined:
         session.connection(execution_options={WRITE_OPTION: True})
     try:
         yield session
-        session.commit()
+        if not joined:
+            session.commit()
     except BaseException:
-        session.rollback()
+        if not joined:
+            session.rollback()
         raise
 
 

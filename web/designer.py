@@ -22,7 +22,7 @@ from engine.errors import InvalidInput, SpecInvalid
 from engine.migration import diff_versions
 from engine.models import Instance, ProcessVersion
 from web.auth import current_actor
-from web.db import get_engine, get_session, reads_only
+from web.db import get_engine, get_session
 from web.designer_files import (
     MAX_SOURCE_BYTES,
     NEW_PROCESS,
@@ -186,7 +186,6 @@ def edit(process_id: str):  # noqa: ANN201
 
 
 @bp.route("/processes/upload", methods=["POST"])
-@reads_only
 def upload():  # noqa: ANN201
     """Open an uploaded .bpmn file in the modeler; nothing is stored until it is deployed."""
     upload = request.files.get("file")
@@ -219,7 +218,6 @@ def findings_json(findings: list[Any]) -> list[dict[str, Any]]:
 
 
 @bp.route("/processes/<process_id>/validate", methods=["POST"])
-@reads_only
 def validate(process_id: str):  # noqa: ANN201
     """Lint the edited BPMN together with every other process file and form, as a deploy would."""
     name = f"{check_process_id(process_id)}.bpmn"
@@ -231,7 +229,6 @@ def validate(process_id: str):  # noqa: ANN201
 
 
 @bp.route("/processes/<process_id>/deploy", methods=["POST"])
-@reads_only  # the deploy opens its own write transaction once the full check has passed
 def deploy(process_id: str):  # noqa: ANN201
     """Check everything with the edited file, then write it into processes/ and deploy; refuse with findings."""
     name = f"{check_process_id(process_id)}.bpmn"

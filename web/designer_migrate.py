@@ -21,7 +21,7 @@ from engine.errors import Conflict, NotFound
 from engine.migration import MigrationPlan, migrate_instances, plan_migration
 from engine.models import Instance, OpenTask, ProcessVersion
 from web.auth import current_actor
-from web.db import get_engine, get_session, reads_only, write
+from web.db import get_engine, get_session, write
 from web.designer import require_designer, session_versions
 from web.designer_files import check_process_id
 from web.i18n import error_message, status_label
@@ -111,7 +111,6 @@ def choose(process_id: str):  # noqa: ANN201
 
 
 @bp.route("/<process_id>/plan", methods=["POST"])
-@reads_only
 def plan(process_id: str):  # noqa: ANN201
     """What moving each chosen case would change, and whether it is safe; nothing is written."""
     versions = session_versions(check_process_id(process_id))

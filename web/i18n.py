@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import format_datetime, get_locale, get_translations
 from flask_babel import lazy_gettext as _l
 from jinja2 import pass_context
@@ -100,20 +100,35 @@ def select_locale() -> str:
     return chosen if chosen in LANGUAGES else DEFAULT_LOCALE
 
 
+def _translated(labels: dict[str, Any], key: str) -> str:
+    """The label of ``key`` in the request's language, translated once per request: a page shows the
+    same few roles and urgencies on every row, and each translation walks Flask-Babel's context."""
+    label = labels.get(key)
+    if label is None:
+        return key
+    if not has_request_context():
+        return str(label)
+    memo: dict[int, str] = g.setdefault("demozone_labels", {})
+    text = memo.get(id(label))
+    if text is None:
+        text = memo[id(label)] = str(label)
+    return text
+
+
 def role_label(key: str | None) -> str:
-    return str(ROLE_LABELS.get(key or "", key or ""))
+    return _translated(ROLE_LABELS, key or "")
 
 
 def command_label(key: str) -> str:
-    return str(COMMAND_LABELS.get(key, key))
+    return _translated(COMMAND_LABELS, key)
 
 
 def urgency_label(value: str) -> str:
-    return str(URGENCY_LABELS.get(value, value))
+    return _translated(URGENCY_LABELS, value)
 
 
 def status_label(value: str) -> str:
-    return str(STATUS_LABELS.get(value, value))
+    return _translated(STATUS_LABELS, value)
 
 
 def error_message(code: str) -> str:

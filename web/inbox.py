@@ -38,16 +38,6 @@ class Row:
     group_size: int
 
 
-_ORG_NAMES = select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(bindparam("codes", expanding=True)))
-
-
-def org_names(codes: set[str]) -> dict[str, str]:
-    codes = {c for c in codes if c}
-    if not codes:
-        return {}
-    return dict(get_session().execute(_ORG_NAMES, {"codes": list(codes)}).tuples().all())
-
-
 def process_names() -> dict[str, str]:
     """The name of each deployed process (of its newest version)."""
     return {version.process_id: version.name for version in inbox.latest_versions(get_session())}

@@ -25,8 +25,8 @@ from web.cases import store_upload
 from web.db import get_engine, get_session, write
 from web.form_render import FILE_PREFIX, build_fields, file_fields, localize_errors, parse_form, unplaced_errors
 from web.i18n import role_label
-from web.inbox import org_names
-from web.timeline import attachment_index, case_header, display_names, dossier, timeline
+from web.names import display_names, org_names
+from web.timeline import attachment_index, case_header, dossier, timeline
 
 bp = Blueprint("tasks", __name__)
 
@@ -83,7 +83,7 @@ def _page(
     except Conflict:
         return _done_elsewhere(task_id)
     task, schema = detail.task, detail.schema
-    header, version = case_header(task.instance_id)
+    header, version = case_header(task.instance_id, g.task_case)
     events = engine.history(session, actor, task.instance_id)
     draft = casefile.load_draft(session, actor, task_id) if values is None else None
     if values is None:
@@ -173,6 +173,7 @@ def submit(task_id: uuid.UUID):  # noqa: ANN201
         return redirect(url_for("tasks.show", task_id=task_id))
     if errors:
         return _page(task_id, data, errors, 400)
+    engine.warm_case_of_task(get_session(), task_id)  # outside the writer's lock
     try:
         with write() as session:
             view = engine.complete_task(session, actor, task_id, data)
@@ -187,6 +188,7 @@ def submit(task_id: uuid.UUID):  # noqa: ANN201
 def return_task(task_id: uuid.UUID):  # noqa: ANN201
     """退回 with a reason, where the process offers it."""
     reason = request.form.get("reason", "")
+    get_engine().warm_case_of_task(get_session(), task_id)  # outside the writer's lock
     try:
         with write() as session:
             view = get_engine().return_task(session, current_actor(), task_id, reason)

@@ -23,7 +23,8 @@ from engine.termination import may_terminate
 from web.auth import current_actor
 from web.db import get_engine, get_session, write
 from web.i18n import error_message
-from web.inbox import org_names, process_names
+from web.inbox import process_names
+from web.names import org_names
 
 bp = Blueprint("termination", __name__)
 

@@ -13,12 +13,12 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 
-from engine.models import Attachment, HistoryEvent, Instance, User
+from engine.models import Attachment, HistoryEvent, Instance
 from engine.store import LoadedVersion
 from web.db import get_engine, get_session
 from web.form_render import Shown, show_data
 from web.i18n import command_label
-from web.inbox import org_names
+from web.names import display_names, org_names
 
 DECISION_SUFFIXES = ("decision", "conclusion")
 
@@ -87,36 +87,25 @@ def step_forms(version: LoadedVersion) -> dict[str, str]:
     return forms
 
 
-# Built once: a task or case page asks for names several times.
-_DISPLAY_NAMES = select(User.username, User.display_name).where(
-    User.username.in_(bindparam("usernames", expanding=True))
-)
+_HEADER_COLUMNS = select(
+    Instance.id,
+    Instance.process_id,
+    Instance.process_version_id,
+    Instance.business_key,
+    Instance.status,
+    Instance.outcome,
+    Instance.county_code,
+    Instance.city_code,
+    Instance.started_by,
+    Instance.created_at,
+    Instance.completed_at,
+).where(Instance.id == bindparam("case_id"))
 
 
-def display_names(usernames: set[str]) -> dict[str, str]:
-    if not usernames:
-        return {}
-    return dict(get_session().execute(_DISPLAY_NAMES, {"usernames": list(usernames)}).tuples().all())
-
-
-def case_header(instance_id: uuid.UUID) -> tuple[CaseHeader, LoadedVersion]:
-    """The header of a case the caller has already been allowed to read."""
+def case_header(instance_id: uuid.UUID, loaded: Instance | None = None) -> tuple[CaseHeader, LoadedVersion]:
+    """The header of a case the caller has already been allowed to read (from its row if ``loaded``)."""
     session = get_session()
-    row = session.execute(
-        select(
-            Instance.id,
-            Instance.process_id,
-            Instance.process_version_id,
-            Instance.business_key,
-            Instance.status,
-            Instance.outcome,
-            Instance.county_code,
-            Instance.city_code,
-            Instance.started_by,
-            Instance.created_at,
-            Instance.completed_at,
-        ).where(Instance.id == instance_id)
-    ).one()
+    row = loaded or session.execute(_HEADER_COLUMNS, {"case_id": instance_id}).one()
     version = get_engine().store.version(session, row.process_version_id)
     names = org_names({row.county_code or "", row.city_code or ""})
     starter = display_names({row.started_by}).get(row.started_by, row.started_by)
