@@ -25,6 +25,7 @@ from engine.orgs import CANDIDATE_KINDS
 from engine.programme import ONE_RUNNING_CASE_PER_COUNTY
 from engine.roles import PROVINCE_CODE, ROLES
 from engine.runtime import Engine, TaskView
+from engine.views import TASK_VIEW_COLUMNS
 
 T = TypeVar("T")
 
@@ -106,8 +107,14 @@ class StartOption:
     candidates: list[tuple[str, str]]  # (org code, name) of the counties, districts and parks
 
 
-def open_tasks(engine: Engine, session: Session, actor: Actor, query: InboxQuery | None = None) -> Page[TaskView]:
-    """待办: tasks offered to the actor's (role, org) pairs, unclaimed or claimed by the actor."""
+def open_tasks(
+    engine: Engine, session: Session, actor: Actor, query: InboxQuery | None = None, total: int | None = None
+) -> Page[TaskView]:
+    """待办: tasks offered to the actor's (role, org) pairs, unclaimed or claimed by the actor.
+
+    ``total``, when the caller already counted the unfiltered 待办 (``open_task_counts``), saves counting
+    it again; it is used only for a query without filters.
+    """
     query = query or InboxQuery()
     _check_paging(query.page, query.per_page)
     if query.sort not in SORTS:
@@ -127,8 +134,11 @@ def open_tasks(engine: Engine, session: Session, actor: Actor, query: InboxQuery
         limit=query.per_page,
     )
     rows, count = _open_task_statements(bool(query.process), bool(query.county), query.overdue, bool(term), query.sort)
-    total = session.scalar(count, params) or 0
-    return Page([TaskView.of(row) for row in session.scalars(rows, params)], total, query.page, query.per_page)
+    unfiltered = not (query.process or query.county or query.overdue is not None or term)
+    if total is None or not unfiltered:
+        total = session.scalar(count, params) or 0
+    items = [TaskView.from_columns(row) for row in session.connection().execute(rows, params)]
+    return Page(items, total, query.page, query.per_page)
 
 
 def overdue_count(engine: Engine, session: Session, actor: Actor) -> int:
@@ -327,7 +337,7 @@ def _offered() -> Select[tuple[OpenTask]]:
 @lru_cache(maxsize=128)
 def _open_task_statements(
     process: bool, county: bool, overdue: bool | None, search: bool, sort: str
-) -> tuple[Select[tuple[OpenTask]], Select[tuple[int]]]:
+) -> tuple[Select[Any], Select[tuple[int]]]:
     """(one page of rows, their count) for a 待办 query with these filters, values bound per request."""
     stmt = _offered()
     if process:
@@ -347,7 +357,8 @@ def _open_task_statements(
                 Instance.business_key.ilike(pattern, escape="\\"),
             )
         )
-    rows = stmt.order_by(*_order(sort)).offset(bindparam("offset")).limit(bindparam("limit"))
+    columns = stmt.with_only_columns(*(OpenTask.__table__.c[name] for name in TASK_VIEW_COLUMNS))
+    rows = columns.order_by(*_order(sort)).offset(bindparam("offset")).limit(bindparam("limit"))
     return rows, select(func.count()).select_from(stmt.subquery())
 
 

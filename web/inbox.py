@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,16 @@ class Row:
     overdue: bool
     acknowledgeable: bool
     group_size: int
+    task_url: str
+    case_url: str
+
+
+def url_maker(endpoint: str, argument: str) -> Callable[[uuid.UUID], str]:
+    """``url_for(endpoint, argument=id)`` for the many rows of a list: the route is built once and each
+    row's id put into it (building it through the URL map for every row cost a tenth of the page)."""
+    placeholder = str(uuid.UUID(int=0))
+    template = url_for(endpoint, **{argument: placeholder})
+    return lambda value: template.replace(placeholder, str(value))
 
 
 def process_names() -> dict[str, str]:
@@ -112,6 +123,7 @@ def _rows(actor: Actor, tasks: list[TaskView], processes: dict[str, str]) -> lis
     cases = {row.id: row for row in get_session().execute(_CASE_PLACES, {"ids": ids})} if ids else {}
     groups = _group_sizes(actor)
     now = get_engine().now()
+    task_url, case_url = url_maker("tasks.show", "task_id"), url_maker("cases.show", "instance_id")
     rows = []
     for task in tasks:
         case = cases.get(task.instance_id)
@@ -124,6 +136,8 @@ def _rows(actor: Actor, tasks: list[TaskView], processes: dict[str, str]) -> lis
                 overdue=task.is_overdue(now),
                 acknowledgeable=_acknowledgeable(case.process_version_id, task.form) if case else True,
                 group_size=groups.get((task.role, task.org_code), 1),
+                task_url=task_url(task.id),
+                case_url=case_url(task.instance_id),
             )
         )
     return rows
@@ -166,7 +180,8 @@ def index():  # noqa: ANN201
     actor = current_actor()
     engine, session = get_engine(), get_session()
     query = _query()
-    page = inbox.open_tasks(engine, session, actor, query)
+    counts = _counts(actor)
+    page = inbox.open_tasks(engine, session, actor, query, total=counts["open"])
     versions = inbox.latest_versions(session)
     processes = {version.process_id: version.name for version in versions}
     return render_template(
@@ -178,7 +193,7 @@ def index():  # noqa: ANN201
         args={k: v for k, v in request.args.items() if k != "page" and v},
         processes=processes,
         counties=_county_options(actor),
-        counts=_counts(actor),
+        counts=counts,
         startable=bool(inbox.startable(engine, session, actor, versions)),
     )
 
