@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, defer
 
 from engine.access import Actor, check_may_act, may_read_instance
@@ -79,11 +79,20 @@ def add_comment(
     return comment
 
 
+# The task page reads these on every view: built once, their SQL cache keys are computed once too.
+_COMMENTS_OF_CASE = select(Comment).where(Comment.instance_id == bindparam("case_id")).order_by(Comment.id)
+_ATTACHMENTS_OF_CASE = (
+    select(Attachment)
+    .options(defer(Attachment.content, raiseload=True))
+    .where(Attachment.instance_id == bindparam("case_id"))
+    .order_by(Attachment.uploaded_at, Attachment.filename)
+)
+_DRAFT = select(Draft.data).where(Draft.task_id == bindparam("task_id"), Draft.username == bindparam("username"))
+
+
 def list_comments(engine: Engine, session: Session, actor: Actor, instance_id: uuid.UUID) -> list[Comment]:
     _readable_instance(session, actor, instance_id)
-    return list(
-        session.scalars(select(Comment).where(Comment.instance_id == instance_id).order_by(Comment.id))
-    )
+    return list(session.scalars(_COMMENTS_OF_CASE, {"case_id": instance_id}))
 
 
 def add_attachment(
@@ -153,14 +162,7 @@ def list_attachments(
 ) -> list[Attachment]:
     """The case's attachments, oldest first, without their content (``get_attachment`` serves that)."""
     _readable_instance(session, actor, instance_id)
-    return list(
-        session.scalars(
-            select(Attachment)
-            .options(defer(Attachment.content, raiseload=True))
-            .where(Attachment.instance_id == instance_id)
-            .order_by(Attachment.uploaded_at, Attachment.filename)
-        )
-    )
+    return list(session.scalars(_ATTACHMENTS_OF_CASE, {"case_id": instance_id}))
 
 
 def save_draft(engine: Engine, session: Session, actor: Actor, task_id: uuid.UUID, data: Any) -> Draft:
@@ -189,9 +191,7 @@ def save_draft(engine: Engine, session: Session, actor: Actor, task_id: uuid.UUI
 
 
 def load_draft(session: Session, actor: Actor, task_id: uuid.UUID) -> dict[str, Any] | None:
-    data = session.scalar(
-        select(Draft.data).where(Draft.task_id == task_id, Draft.username == actor.username)
-    )
+    data = session.scalar(_DRAFT, {"task_id": task_id, "username": actor.username})
     return dict(data) if data is not None else None
 
 

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput, NotFound
@@ -52,13 +52,17 @@ def _kinds() -> tuple[str, ...]:
     return NOTIFICATION_KINDS
 
 
+# Every page's header runs it: built once, its SQL cache key is computed once too.
+_UNREAD = (
+    select(func.count())
+    .select_from(Notification)
+    .where(Notification.username == bindparam("username"), Notification.read_at.is_(None))
+)
+
+
 def unread_count(session: Session, username: str) -> int:
     """For the header badge: one indexed count (username, read_at)."""
-    return session.scalar(
-        select(func.count()).select_from(Notification).where(
-            Notification.username == username, Notification.read_at.is_(None)
-        )
-    )
+    return session.connection().execute(_UNREAD, {"username": username}).scalar_one()
 
 
 def list_notifications(

@@ -338,11 +338,7 @@ class Engine:
         if instance is None:
             raise NotFound(f"instance {instance_id} not found")
         check_may_read(session, actor, instance)
-        return list(
-            session.scalars(
-                select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.seq)
-            )
-        )
+        return list(session.scalars(_HISTORY_OF_CASE, {"case_id": instance_id}))
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -481,6 +477,9 @@ class Engine:
         )
 
 
+_HISTORY_OF_CASE = (
+    select(HistoryEvent).where(HistoryEvent.instance_id == bindparam("case_id")).order_by(HistoryEvent.seq)
+)
 _RUNNING_CASE = select(Instance.id).where(
     Instance.process_id == bindparam("process_id"),
     Instance.county_code == bindparam("county_code"),
