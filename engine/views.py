@@ -138,7 +138,7 @@ class InstanceView:
             "completed_at": iso_or_none(self.completed_at),
             "next_timer_at": iso_or_none(self.next_timer_at),
             "open_tasks": [t.to_dict() for t in self.open_tasks],
-            "data": jsonable(self.data),
+            "data": self.data,  # made JSON-able when the view was built (Engine._view)
         }
 
 
