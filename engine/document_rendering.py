@@ -14,7 +14,8 @@ single writer lock waits for reportlab. Who renders depends on ``Settings.docume
 
 Nothing is lost if a process dies first: the scheduler's sweep renders any document still pending, and
 reading a pending document renders it on the spot. Rendering is deterministic, so every path stores
-and serves the same bytes."""
+and serves the same bytes.
+"""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from engine.clock import as_utc
 from engine.errors import InvalidInput
 from engine.models import HistoryEvent
 from web.cases import document_response
-from web.db import get_engine, get_session, write
+from web.db import get_engine, get_session, write, write_on_task
 from web.errors import json_error
 from web.extensions import csrf
 from web.openapi import MAX_PAGE, openapi_document
@@ -140,8 +140,7 @@ def complete_task(task_id: uuid.UUID):  # noqa: ANN201
     data = body.get("data", {})
     if not isinstance(data, dict):
         raise InvalidInput("data must be an object", {"data": "data 必须是 JSON 对象"})
-    get_engine().warm_case_of_task(get_session(), task_id)  # outside the writer's lock
-    with write() as session:
+    with write_on_task(task_id) as session:
         view = get_engine().complete_task(session, _actor(), task_id, data)
     return jsonify(view.to_dict())
 
@@ -152,8 +151,7 @@ def return_task(task_id: uuid.UUID):  # noqa: ANN201
     reason = _body().get("reason", "")
     if not isinstance(reason, str):
         raise InvalidInput("reason must be a string", {"reason": "退回理由必须是文本"})
-    get_engine().warm_case_of_task(get_session(), task_id)  # outside the writer's lock
-    with write() as session:
+    with write_on_task(task_id) as session:
         view = get_engine().return_task(session, _actor(), task_id, reason)
     return jsonify(view.to_dict())
 

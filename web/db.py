@@ -9,6 +9,7 @@ another writer has committed). The session is closed when the request ends.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -55,6 +56,15 @@ def write() -> Iterator[Session]:
         if not joined:
             session.rollback()
         raise
+
+
+@contextmanager
+def write_on_task(task_id: uuid.UUID) -> Iterator[Session]:
+    """``write()`` for a command on an open task: the task's case is deserialized first, in the read
+    transaction, so the writer's lock is not held for that (the command uses it if the case is unchanged)."""
+    get_engine().warm_case_of_task(get_session(), task_id)
+    with write() as session:
+        yield session
 
 
 def _close_session(_exc: BaseException | None = None) -> None:

@@ -41,7 +41,7 @@ class Row:
     case_url: str
 
 
-def url_maker(endpoint: str, argument: str) -> Callable[[uuid.UUID], str]:
+def _url_maker(endpoint: str, argument: str) -> Callable[[uuid.UUID], str]:
     """``url_for(endpoint, argument=id)`` for the many rows of a list: the route is built once and each
     row's id put into it (building it through the URL map for every row cost a tenth of the page)."""
     placeholder = str(uuid.UUID(int=0))
@@ -123,7 +123,7 @@ def _rows(actor: Actor, tasks: list[TaskView], processes: dict[str, str]) -> lis
     cases = {row.id: row for row in get_session().execute(_CASE_PLACES, {"ids": ids})} if ids else {}
     groups = _group_sizes(actor)
     now = get_engine().now()
-    task_url, case_url = url_maker("tasks.show", "task_id"), url_maker("cases.show", "instance_id")
+    task_url, case_url = _url_maker("tasks.show", "task_id"), _url_maker("cases.show", "instance_id")
     rows = []
     for task in tasks:
         case = cases.get(task.instance_id)

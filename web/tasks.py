@@ -22,7 +22,7 @@ from engine.models import HistoryEvent, Instance, OpenTask, RoleAssignment, User
 from engine.runtime import InstanceView, TaskView
 from web.auth import current_actor
 from web.cases import store_upload
-from web.db import get_engine, get_session, write
+from web.db import get_engine, get_session, write, write_on_task
 from web.form_render import FILE_PREFIX, build_fields, file_fields, localize_errors, parse_form, unplaced_errors
 from web.i18n import role_label
 from web.names import display_names, org_names
@@ -173,9 +173,8 @@ def submit(task_id: uuid.UUID):  # noqa: ANN201
         return redirect(url_for("tasks.show", task_id=task_id))
     if errors:
         return _page(task_id, data, errors, 400)
-    engine.warm_case_of_task(get_session(), task_id)  # outside the writer's lock
     try:
-        with write() as session:
+        with write_on_task(task_id) as session:
             view = engine.complete_task(session, actor, task_id, data)
             casefile.discard_drafts(session, task_id)
     except InvalidInput as exc:
@@ -188,9 +187,8 @@ def submit(task_id: uuid.UUID):  # noqa: ANN201
 def return_task(task_id: uuid.UUID):  # noqa: ANN201
     """退回 with a reason, where the process offers it."""
     reason = request.form.get("reason", "")
-    get_engine().warm_case_of_task(get_session(), task_id)  # outside the writer's lock
     try:
-        with write() as session:
+        with write_on_task(task_id) as session:
             view = get_engine().return_task(session, current_actor(), task_id, reason)
             casefile.discard_drafts(session, task_id)
     except InvalidInput:
