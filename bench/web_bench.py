@@ -19,8 +19,9 @@ it) that the benchmark builds itself:
    clients open and complete. The clock stands still at 2026-03-02 09:00 Shenyang time, for the
    engine here and for the server (``DEMOZONE_NOW``).
 3. **Web under load**: ``demozone serve`` (gunicorn, the production server the README documents) with
-   2×CPUs workers of 2 threads (gthread), as a production host of this size runs it, on 127.0.0.1. Eight
-   client threads (``http.client``, one keep-alive connection each, no think time) each sign in as the
+   its defaults, as a production host of this size runs it: one worker per CPU, one thread each (the
+   sync worker), on 127.0.0.1. Eight client threads (``http.client``, no think time; the sync worker
+   closes each connection, so a client connects again for each request) each sign in as the
    人才办 of their hot cities (session cookie) and hold an API token of the same user
    (``web.security.issue_token``, what ``demozone token USER`` calls); each loop is what a user does:
    the 待办 page (``GET /inbox``), a task page (``GET /tasks/<id>``), then the API completion of that task
@@ -98,11 +99,6 @@ SPIFF_ARENA_P50_MS = 79.0
 PEER_FACTOR = 20
 PAGE_P95_GOAL_MS = 50.0
 BASELINE_CITIES = 4  # hot cities kept for the one-client baseline
-# The server as a production host of this size runs it (README, bench/README.md): gunicorn's usual
-# 2 x CPUs workers, so one worker's GIL never holds up the other CPU, and 2 threads each (gthread), so a
-# request waiting on SQLite's write lock or the network does not leave its worker idle.
-PRODUCTION_WORKERS = 2 * (os.cpu_count() or 1)
-PRODUCTION_THREADS = 2
 CPU_REQUESTS = 40  # requests of each kind for the server-CPU figures (one hot city's tasks, at most 50)
 BASELINE_SECONDS = 4.0
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -342,7 +338,7 @@ def server(url: str, workers: int, threads: int, log: Path) -> Iterator[tuple[in
             if time.monotonic() > deadline:
                 raise SystemExit(f"the server did not answer within 60 s; see {log}")
             time.sleep(0.1)
-        time.sleep(0.5 if workers > 1 else 0)  # let every worker finish booting
+        wait_until_quiet(process.pid)
         yield port, process.pid
     finally:
         process.terminate()
@@ -354,7 +350,7 @@ def server(url: str, workers: int, threads: int, log: Path) -> Iterator[tuple[in
 
 
 class Client:
-    """One keep-alive HTTP connection on loopback; each call returns (status, body, seconds)."""
+    """An HTTP connection on loopback, kept alive if the server allows it; each call returns (status, body, seconds)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -480,6 +476,18 @@ def run_load(port: int, hot: list[HotCity], clients: int, warmup: float, duratio
     return result
 
 
+def wait_until_quiet(server_pid: int) -> None:
+    """Wait until the server's processes have finished booting (importing, building the app, the timer
+    worker's first pass): measured alongside, that CPU would be counted against the requests."""
+    deadline = time.monotonic() + 60
+    used = server_cpu_seconds(server_pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        used, previous = server_cpu_seconds(server_pid), used
+        if used - previous <= 0.02:
+            return
+
+
 def server_cpu_seconds(server_pid: int) -> float:
     """CPU time (user + system) the server's child processes (the gunicorn workers) have used, from /proc."""
     ticks = 0
@@ -503,14 +511,6 @@ def run_cpu(port: int, server_pid: int, city: HotCity, requests: int) -> dict[st
     cookie = client.sign_in(city.username)
     body = json.dumps({"data": form("talent_cosign", talent_decision="同意")}, ensure_ascii=False).encode()
     tasks = city.task_ids[-requests:]
-    # Workers that are still booting (importing, building the app) would be counted too: wait them out.
-    deadline = time.monotonic() + 60
-    used = server_cpu_seconds(server_pid)
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        used, previous = server_cpu_seconds(server_pid), used
-        if used - previous <= 0.02:
-            break
     calls = {
         "inbox": [("GET", "/inbox", None, {"Cookie": cookie})] * requests,
         "task page": [("GET", f"/tasks/{tasks[0]}", None, {"Cookie": cookie})] * requests,
@@ -592,12 +592,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, help="seconds of load before measuring (default 3; quick 1)")
     parser.add_argument("--hot-cities", type=int,
                         help=f"bench cities whose {PARKS_PER_CITY} cases wait at 人才办会签 (default 48; quick 16)")
-    parser.add_argument("--workers", type=int, default=PRODUCTION_WORKERS,
-                        help=f"server processes under load (default 2 x CPUs, {PRODUCTION_WORKERS}; "
-                             f"demozone serve's own default is {defaults['workers']})")
-    parser.add_argument("--threads", type=int, default=PRODUCTION_THREADS,
-                        help=f"threads per server process (default {PRODUCTION_THREADS}; "
-                             f"demozone serve's own default is {defaults['threads']})")
+    parser.add_argument("--workers", type=int, default=defaults["workers"],
+                        help=f"server processes (default: demozone serve's, one per CPU: {defaults['workers']})")
+    parser.add_argument("--threads", type=int, default=defaults["threads"],
+                        help=f"threads per server process (default: demozone serve's, {defaults['threads']}: "
+                             "the sync worker; more: gthread)")
     parser.add_argument("--peer-instances", type=int, default=50, help="peer workload cases (default 50)")
     parser.add_argument("--workdir", type=Path, help="where the database and server logs go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -643,8 +642,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"  {stored.cases} cases stored ({stored.running} running, {stored.open_tasks} open tasks) in "
           f"{stored.seconds:.1f} s; {len(stored.hot)} hot cities with {tasks} tasks at 人才办会签 for the clients")
 
-    print(f"\n3. web under load: demozone serve (gunicorn, {args.workers} worker(s) x {args.threads} thread(s)), "
-          f"{args.clients} clients, {args.warmup:g} s warm-up + {args.duration:g} s measured")
+    kind = "sync" if args.threads == 1 else "gthread"
+    print(f"\n3. web under load: demozone serve (gunicorn {kind}, {args.workers} worker(s) x {args.threads} "
+          f"thread(s)), {args.clients} clients, {args.warmup:g} s warm-up + {args.duration:g} s measured")
     cpu_city, hot = stored.hot[0], stored.hot[1:]
     reserved = min(BASELINE_CITIES, max(0, len(hot) - args.clients))
     baseline_cities, load_cities = hot[:reserved], hot[reserved:]

@@ -1,7 +1,7 @@
 """The ``demozone`` console script: every ``engine.cli`` command, plus ``serve`` and ``token``.
 
-``serve`` runs the app under gunicorn (pre-fork workers with threads; Unix only), the production server
-this project documents. ``engine`` stays free of Flask: this module is the only place the two meet.
+``serve`` runs the app under gunicorn (pre-fork workers; Unix only), the production server this project
+documents. ``engine`` stays free of Flask: this module is the only place the two meet.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from engine.settings import PROJECT_ROOT
 from web.security import issue_token, revoke_tokens
 
 SECRET_KEY_FILE = PROJECT_ROOT / "instance" / "secret_key"
+DEFAULT_WORKERS = min(64, os.cpu_count() or 1)
 
 
 @click.group()
@@ -100,8 +101,10 @@ class _Gunicorn:  # built lazily: gunicorn is imported only by `serve`
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="processes")
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64), help="threads per process")
+@click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 64),
+              help="processes (default: one per CPU)")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="threads per process: 1 is gunicorn's sync worker, more its gthread worker")
 @click.option("--demo", is_flag=True, help="local demo: make instance/secret_key if DEMOZONE_SECRET_KEY is unset")
 @click.option("--timers/--no-timers", default=True, show_default=True, help="also run the timer worker")
 @click.option("--timer-interval", default=10.0, show_default=True, help="seconds between timer passes")
@@ -126,7 +129,9 @@ def serve(
     from web import create_app
 
     create_app().extensions["demozone.engine"].db.dispose()  # fail fast on bad settings, before forking
-    click.echo(f"demozone: serving on http://{host}:{port}/ (gunicorn, {workers} worker(s) x {threads} thread(s))")
+    kind = "sync" if threads == 1 else "gthread"
+    click.echo(f"demozone: serving on http://{host}:{port}/ "
+               f"(gunicorn {kind}, {workers} worker(s) x {threads} thread(s))")
     if timers:
         click.echo(f"demozone: timer worker every {timer_interval:g} s (demozone worker)")
     sys.stdout.flush()
@@ -135,7 +140,12 @@ def serve(
             "bind": f"{host}:{port}",
             "workers": workers,
             "threads": threads,
-            "worker_class": "gthread",
+            # One thread: the sync worker. Each worker takes the oldest waiting connection when it is
+            # free, so requests are served in arrival order; gthread workers keep each keep-alive
+            # connection to themselves, and a busy worker's queue waits while another idles
+            # (bench/README.md). The sync worker closes each connection: the reverse proxy in front
+            # keeps the clients' connections alive.
+            "worker_class": "sync" if threads == 1 else "gthread",
             # Off unless asked for: a gthread worker writes the line before it takes the connection's next
             # request, which cost 0.8 ms of a 1.4 ms request (bench/README.md).
             **({"accesslog": "-"} if access_log else {}),

@@ -1,7 +1,8 @@
 """A gunicorn worker SIGKILLed while clients complete tasks: nothing half-written, nothing done twice.
 
-``demozone serve`` runs 2 workers x 4 threads; 8 client threads each take their own cases and complete
-step a (沈阳市科协) then step b (新民市委) over the JSON API. Two workers are killed with SIGKILL
+``demozone serve`` runs 2 workers, sync (its default, one thread each) or gthread (4 threads each); 8
+client threads each take their own cases and complete step a (沈阳市科协) then step b (新民市委) over the
+JSON API. Two workers are killed with SIGKILL
 while requests are in flight. A client whose connection breaks retries the same task once, as a
 user would: it gets 200 if the first request never happened, 409 if it did. Afterwards every 2xx has
 exactly one completion event, no task has two, every case replays to its stored state, the history
@@ -16,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ops.conftest import OpsDatabase
@@ -95,10 +97,13 @@ def wait_for(condition, timeout: float) -> None:  # noqa: ANN001
         time.sleep(0.01)
 
 
-def test_a_worker_killed_mid_request_leaves_every_case_whole(ops_db: OpsDatabase, tmp_path: Path) -> None:
+@pytest.mark.parametrize("threads", [1, 4], ids=["sync", "gthread"])
+def test_a_worker_killed_mid_request_leaves_every_case_whole(ops_db: OpsDatabase, tmp_path: Path, threads: int) -> None:
     prometheus_dir = tmp_path / "prometheus"
     prometheus_dir.mkdir()
-    server = Server.web(ops_db.url, tmp_path / "server.log", PROMETHEUS_MULTIPROC_DIR=str(prometheus_dir))
+    server = Server.web(
+        ops_db.url, tmp_path / "server.log", threads=threads, PROMETHEUS_MULTIPROC_DIR=str(prometheus_dir)
+    )
     cases = ops_db.populated.at_a
     with server:
         workers = server.wait_workers(2)
