@@ -309,14 +309,15 @@ class Engine:
             raise NotFound(f"task {task_id} not found")
         instance = session.get(Instance, row.instance_id)
         version = self.store.version(session, instance.process_version_id)
-        task = self.store.load_copy(session, instance).get_task_from_id(row.id)
-        instructions = task.task_spec.extensions.get("instructionsForEndUser") or ""
-        return TaskDetail(
-            TaskView.of(row),
-            version.forms.get(row.form or "", {}),
-            _fill(instructions, task.data),
-            jsonable(task.data),
-        )
+        with self.store.reading(session, instance, [row.id]) as workflow:
+            task = workflow.get_task_from_id(row.id)
+            instructions = task.task_spec.extensions.get("instructionsForEndUser") or ""
+            return TaskDetail(
+                TaskView.of(row),
+                version.forms.get(row.form or "", {}),
+                _fill(instructions, task.data),
+                jsonable(task.data),
+            )
 
     def task_form(self, session: Session, task_id: uuid.UUID, actor: Actor | None = None) -> dict[str, Any]:
         """The JSON Schema of a task's form (checked against ``actor`` when one is given)."""
@@ -331,7 +332,8 @@ class Engine:
         if instance is None:
             raise NotFound(f"instance {instance_id} not found")
         check_may_read(session, actor, instance)
-        return self._view(session, instance, self.store.load_copy(session, instance))
+        with self.store.reading(session, instance) as workflow:
+            return self._view(session, instance, workflow)
 
     def history(self, session: Session, actor: Actor, instance_id: uuid.UUID) -> list[HistoryEvent]:
         instance = session.get(Instance, instance_id)

@@ -9,6 +9,8 @@ import json
 import threading
 import uuid
 from collections import OrderedDict, namedtuple
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -186,9 +188,31 @@ class WorkflowStore:
         return self.serializer.load_state(instance.state, version.spec, version.subprocess_specs)
 
     def load_copy(self, session: Session, instance: Instance) -> BpmnWorkflow:
-        """A private deserialized copy for reading: a live workflow is never shared by two threads."""
+        """A private deserialized copy, for a caller that may change it."""
         version = self.version(session, instance.process_version_id)
         return self.serializer.load_state(instance.state, version.spec, version.subprocess_specs)
+
+    @contextmanager
+    def reading(
+        self, session: Session, instance: Instance, open_task_ids: Iterable[uuid.UUID] = ()
+    ) -> Iterator[BpmnWorkflow]:
+        """The workflow of ``instance`` as read, to be read (never changed) inside the ``with``.
+
+        The live one is taken out of the cache while it is read (a live workflow is never shared by two
+        threads), else the state is deserialized; either way it is kept live afterwards, so the command
+        that usually follows (a task page, then its 提交) finds it. ``open_task_ids``, the case's open
+        tasks the caller knows of, feed the ``is_live_task`` hint.
+        """
+        with self._lock:
+            live = self._live.get(instance.id)
+            taken = live is not None and live[0] == instance.revision
+            if taken:
+                del self._live[instance.id]
+        workflow = live[1] if taken else self.load_copy(session, instance)
+        yield workflow
+        if not taken:
+            setattr(workflow, OPEN_TASKS_ATTRIBUTE, list(open_task_ids))
+        self._keep({instance.id: (instance, workflow)})
 
     def keep_after_commit(self, session: Session, instance: Instance, workflow: BpmnWorkflow) -> None:
         """Keep ``workflow`` live once the session commits (call after a command fully succeeded)."""
@@ -201,10 +225,15 @@ class WorkflowStore:
         self._keep({instance.id: (instance, workflow)})
 
     def _keep(self, pending: dict[uuid.UUID, tuple[Instance, BpmnWorkflow]]) -> None:
+        """Keep each workflow live, unless one of a later revision is kept already (a read that ended
+        after a command in another thread had kept that command's workflow)."""
         with self._lock:
             if len(self._live_tasks) > 8 * self.LIVE_CACHE_SIZE:
                 self._live_tasks.clear()
             for instance_id, (instance, workflow) in pending.items():
+                kept = self._live.get(instance_id)
+                if kept is not None and kept[0] > instance.revision:
+                    continue
                 self._live[instance_id] = (instance.revision, workflow)
                 self._live.move_to_end(instance_id)
                 self._live_tasks.update(dict.fromkeys(getattr(workflow, OPEN_TASKS_ATTRIBUTE, ()), instance_id))

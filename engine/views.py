@@ -30,7 +30,7 @@ TASK_VIEW_COLUMNS = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class TaskView:
     id: uuid.UUID
     instance_id: uuid.UUID

@@ -134,3 +134,19 @@ def test_a_county_sees_its_case_after_the_city_recommends(world: World) -> None:
     act(engine, "dalian_sa", lambda s, a: engine.complete_task(s, a, world.recommend_b, fill("recommend")))
     page = signed_in(world.app, "dalian_talent").get("/inbox").get_data(as_text=True)
     assert "瓦房店市" in page and "人才办会签" in page and "2026-03-12" in page
+
+
+def test_a_kept_row_is_never_shown_stale_nor_in_the_other_language(world: World) -> None:
+    """The 待办 rows' HTML is kept between requests: keyed by everything a row shows and the language."""
+    user = signed_in(world.app, "xinmin_party")
+    before = user.get("/inbox").get_data(as_text=True)
+    assert "未签收" in before and "已签收" not in before
+    assert user.post("/inbox/bulk", [("action", "claim"), ("task_ids", str(world.research_task))]).status_code == 302
+    after = user.get("/inbox").get_data(as_text=True)
+    assert "已签收" in after and "未签收" not in after
+
+    assert user.post("/language", {"lang": "en"}).status_code == 302
+    english = user.get("/inbox").get_data(as_text=True)
+    assert "Signed" in english and "Handle" in english and "已签收" not in english and "办理" not in english
+    assert user.post("/language", {"lang": "zh"}).status_code == 302
+    assert "已签收" in user.get("/inbox").get_data(as_text=True)
