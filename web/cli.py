@@ -6,6 +6,7 @@ documents. ``engine`` stays free of Flask: this module is the only place the two
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import subprocess
@@ -80,6 +81,19 @@ def _timer_hooks(interval: float) -> dict[str, Any]:
     return {"when_ready": when_ready, "on_exit": on_exit}
 
 
+# A worker's requests make few reference cycles, but CPython's default thresholds (700, 10, 10) ran the
+# collector about once per request, and each full collection walked everything the worker holds: the
+# app, its process specs, the live workflows. bench/README.md has the figures.
+WORKER_GC_THRESHOLDS = (20_000, 10, 10)
+
+
+def settle_garbage_collector() -> None:
+    """For a booted web worker: what it holds now (modules, mappers, specs) stays until it exits, so
+    the collector stops walking it (``gc.freeze``), and young objects are collected less often."""
+    gc.freeze()
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)
+
+
 class _Gunicorn:  # built lazily: gunicorn is imported only by `serve`
     @staticmethod
     def run(options: dict[str, Any]) -> None:
@@ -93,7 +107,9 @@ class _Gunicorn:  # built lazily: gunicorn is imported only by `serve`
             def load(self):  # noqa: ANN202
                 from web import create_app  # in each worker, after the fork
 
-                return create_app()
+                app = create_app()
+                settle_garbage_collector()
+                return app
 
         Application().run()
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from engine import cli as engine_cli
 from engine.models import ApiToken
 from tests.web.conftest import World
-from web.cli import demo_secret_key, main
+from web.cli import WORKER_GC_THRESHOLDS, demo_secret_key, main, settle_garbage_collector
 from web.security import hash_token
 
 
@@ -45,3 +47,14 @@ def test_the_demo_secret_key_is_made_once_and_kept_private(tmp_path) -> None:
     first = demo_secret_key(path)
     assert len(first) == 64 and demo_secret_key(path) == first
     assert path.stat().st_mode & 0o077 == 0
+
+
+def test_a_booted_worker_freezes_what_it_holds_and_collects_less_often() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        settle_garbage_collector()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == WORKER_GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
