@@ -150,7 +150,7 @@ def open_task_counts(engine: Engine, session: Session, actor: Actor) -> tuple[in
     params = _offered_params(actor)
     if params is None:
         return 0, 0
-    total, late = session.execute(_OPEN_AND_OVERDUE, {**params, "now": engine.now()}).one()
+    total, late = session.connection().execute(_OPEN_AND_OVERDUE, {**params, "now": engine.now()}).one()
     return total, late
 
 
@@ -259,7 +259,7 @@ _LATEST_VERSIONS = _latest_versions()
 
 def latest_versions(session: Session) -> list[DeployedProcess]:
     """The newest deployed version of each process, by process id."""
-    return [DeployedProcess(*row) for row in session.execute(_LATEST_VERSIONS)]
+    return [DeployedProcess(*row) for row in session.connection().execute(_LATEST_VERSIONS)]
 
 
 def startable(

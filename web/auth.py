@@ -73,7 +73,7 @@ _USER_ROWS = (
 @login_manager.user_loader
 def load_user(session_id: str) -> WebUser | None:
     username = session_id.split(":", 1)[0]
-    rows = get_session().execute(_USER_ROWS, {"username": username}).all()
+    rows = get_session().connection().execute(_USER_ROWS, {"username": username}).all()
     if not rows or not rows[0].active or _session_id(username, rows[0].password_hash) != session_id:
         return None
     assignments = frozenset((row.role, row.org_code) for row in rows if row.role is not None)

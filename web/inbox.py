@@ -101,7 +101,8 @@ def _group_sizes(actor: Actor) -> dict[tuple[str, str], int]:
     pairs = list(actor.assignments)
     if not pairs:
         return {}
-    return {(role, org): count for role, org, count in get_session().execute(_GROUP_SIZES, {"pairs": pairs})}
+    rows = get_session().connection().execute(_GROUP_SIZES, {"pairs": pairs})
+    return {(role, org): count for role, org, count in rows}
 
 
 def _county_options(actor: Actor) -> list[tuple[str, str]]:
@@ -109,7 +110,7 @@ def _county_options(actor: Actor) -> list[tuple[str, str]]:
     pairs = actor.lane_assignments()
     if not pairs:
         return []
-    return [(code, name) for code, name in get_session().execute(_COUNTY_OPTIONS, {"pairs": pairs})]
+    return [(code, name) for code, name in get_session().connection().execute(_COUNTY_OPTIONS, {"pairs": pairs})]
 
 
 def _acknowledgeable(version_id: int, form: str | None) -> bool:
@@ -124,7 +125,7 @@ def _acknowledgeable(version_id: int, form: str | None) -> bool:
 
 def _rows(actor: Actor, tasks: list[TaskView], processes: dict[str, str]) -> list[Row]:
     ids = list({t.instance_id for t in tasks})
-    cases = {row.id: row for row in get_session().execute(_CASE_PLACES, {"ids": ids})} if ids else {}
+    cases = {row.id: row for row in get_session().connection().execute(_CASE_PLACES, {"ids": ids})} if ids else {}
     groups = _group_sizes(actor)
     now = get_engine().now()
     task_url, case_url = _url_maker("tasks.show", "task_id"), _url_maker("cases.show", "instance_id")

@@ -28,6 +28,6 @@ def _names(memo_key: str, statement: Select, keys: set[str]) -> dict[str, str]:
     known: dict[str, str | None] = g.setdefault(memo_key, {})
     missing = [key for key in keys if key and key not in known]
     if missing:
-        found = dict(get_session().execute(statement, {"keys": missing}).tuples().all())
+        found = dict(get_session().connection().execute(statement, {"keys": missing}).tuples().all())
         known.update({key: found.get(key) for key in missing})  # None: looked up, and there is none
     return {key: name for key in keys if key and (name := known.get(key)) is not None}

@@ -164,7 +164,7 @@ def actor_for_token(session: Session, token: str) -> Actor | None:
     """The actor behind a bearer token, or None for an unknown, revoked or inactive one."""
     if not token or len(token) > 200:
         return None
-    rows = session.execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).all()
+    rows = session.connection().execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).all()
     if not rows:
         return None
     assignments = frozenset((row.role, row.org_code) for row in rows if row.role is not None)

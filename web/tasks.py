@@ -51,7 +51,7 @@ _CASE_OF_TASK = (
 def _colleagues(task: TaskView, username: str) -> list[tuple[str, str]]:
     """Who a task may be transferred to (转办): active users with the same role in the same org unit."""
     params = {"role": task.role, "org_code": task.org_code, "username": username}
-    return [tuple(row) for row in get_session().execute(_COLLEAGUES, params)]
+    return [tuple(row) for row in get_session().connection().execute(_COLLEAGUES, params)]
 
 
 def _done_elsewhere(task_id: uuid.UUID) -> Any:

@@ -105,7 +105,7 @@ _HEADER_COLUMNS = select(
 def case_header(instance_id: uuid.UUID, loaded: Instance | None = None) -> tuple[CaseHeader, LoadedVersion]:
     """The header of a case the caller has already been allowed to read (from its row if ``loaded``)."""
     session = get_session()
-    row = loaded or session.execute(_HEADER_COLUMNS, {"case_id": instance_id}).one()
+    row = loaded or session.connection().execute(_HEADER_COLUMNS, {"case_id": instance_id}).one()
     version = get_engine().store.version(session, row.process_version_id)
     names = org_names({row.county_code or "", row.city_code or ""})
     starter = display_names({row.started_by}).get(row.started_by, row.started_by)
