@@ -23,7 +23,7 @@ from engine.settings import PROJECT_ROOT
 from web.security import issue_token, revoke_tokens
 
 SECRET_KEY_FILE = PROJECT_ROOT / "instance" / "secret_key"
-DEFAULT_WORKERS = min(64, os.cpu_count() or 1)
+DEFAULT_WORKERS = min(8, os.cpu_count() or 1)  # one per CPU; a bigger host sets --workers itself
 
 
 @click.group()
@@ -118,7 +118,7 @@ class _Gunicorn:  # built lazily: gunicorn is imported only by `serve`
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 64),
-              help="processes (default: one per CPU)")
+              help="processes (default: one per CPU, at most 8)")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
               help="threads per process: 1 is gunicorn's sync worker, more its gthread worker")
 @click.option("--demo", is_flag=True, help="local demo: make instance/secret_key if DEMOZONE_SECRET_KEY is unset")
