@@ -2,7 +2,7 @@
 
 Run from the project root:
 
-    .venv/bin/python bench/web_bench.py --quick     # 1,500 cases stored, short windows (~1 min)
+    .venv/bin/python bench/web_bench.py --quick     # 2,000 cases stored, short windows (~1 min)
     .venv/bin/python bench/web_bench.py             # 10,000 cases stored (a few minutes)
 
 Everything runs against a throwaway SQLite database (WAL mode, in a temporary folder; ``--keep`` keeps
@@ -98,7 +98,7 @@ SPIFF_ARENA_RATE = 12.3  # completions/s, published, on this same 2-core machine
 SPIFF_ARENA_P50_MS = 79.0
 PEER_FACTOR = 20
 PAGE_P95_GOAL_MS = 50.0
-BASELINE_CITIES = 6  # hot cities kept for the one-client baseline
+BASELINE_CITIES = 10  # hot cities kept for the one-client baseline
 CPU_REQUESTS = 40  # requests of each kind for the server-CPU figures (one hot city's tasks, at most 50)
 BASELINE_SECONDS = 4.0
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -585,13 +585,13 @@ def run_peer(port: int, token: str, instances: int) -> PeerResult:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = serve_defaults()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1,500 cases stored and short windows (~1 min)")
-    parser.add_argument("--stored", type=int, help="cases stored before measuring (default 10,000; quick 1,500)")
+    parser.add_argument("--quick", action="store_true", help="2,000 cases stored and short windows (~1 min)")
+    parser.add_argument("--stored", type=int, help="cases stored before measuring (default 10,000; quick 2,000)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--duration", type=float, help="measured seconds under load (default 30; quick 8)")
     parser.add_argument("--warmup", type=float, help="seconds of load before measuring (default 3; quick 1)")
     parser.add_argument("--hot-cities", type=int,
-                        help=f"bench cities whose {PARKS_PER_CITY} cases wait at 人才办会签 (default 72; quick 28)")
+                        help=f"bench cities whose {PARKS_PER_CITY} cases wait at 人才办会签 (default 90; quick 38)")
     parser.add_argument("--workers", type=int, default=defaults["workers"],
                         help=f"server processes (default: demozone serve's, one per CPU: {defaults['workers']})")
     parser.add_argument("--threads", type=int, default=defaults["threads"],
@@ -601,10 +601,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="where the database and server logs go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
-    args.stored = args.stored if args.stored is not None else (1_500 if args.quick else 10_000)
+    args.stored = args.stored if args.stored is not None else (2_000 if args.quick else 10_000)
     args.duration = args.duration if args.duration is not None else (8.0 if args.quick else 30.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
-    args.hot_cities = args.hot_cities if args.hot_cities is not None else (28 if args.quick else 72)
+    args.hot_cities = args.hot_cities if args.hot_cities is not None else (38 if args.quick else 90)
     return args
 
 
