@@ -81,8 +81,8 @@ def _timer_hooks(interval: float) -> dict[str, Any]:
     return {"when_ready": when_ready, "on_exit": on_exit}
 
 
-# A worker's requests make few reference cycles, but CPython's default thresholds (700, 10, 10) ran the
-# collector about once per request, and each full collection walked everything the worker holds: the
+# A worker's requests make few reference cycles, but with CPython's default thresholds (700, 10, 10) the
+# collector ran every other request, and each full collection walked everything the worker holds: the
 # app, its process specs, the live workflows. bench/README.md has the figures.
 WORKER_GC_THRESHOLDS = (20_000, 10, 10)
 
