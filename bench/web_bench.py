@@ -652,7 +652,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         cpu = run_cpu(port, server_pid, cpu_city, CPU_REQUESTS)
         baseline = run_load(port, baseline_cities, 1, args.warmup, BASELINE_SECONDS) if baseline_cities else None
         load = run_load(port, load_cities, args.clients, args.warmup, args.duration)
-    print(f"  server CPU per request (one client, {CPU_REQUESTS} of each in turn; load-independent): "
+    print(f"  server CPU per request (one client, {CPU_REQUESTS} of each in turn; no queueing, but it follows "
+          "the machine's speed): "
           + ", ".join(f"{kind} {cpu[kind] * 1000:.1f} ms" for kind in KINDS))
     if baseline is not None:
         print(f"  one client alone first ({BASELINE_SECONDS:g} s, the service time without queueing): "
