@@ -362,18 +362,21 @@ class Engine:
             return Conflict(f"task {task_id} was already completed by {done.actor}")
         return NotFound(f"task {task_id} not found")
 
-    def warm_case_of_task(self, session: Session, task_id: uuid.UUID) -> None:
+    def warm_case_of_task(self, session: Session, actor: Actor, task_id: uuid.UUID) -> None:
         """Load the workflow of open task ``task_id``'s case into the live cache, in a read transaction.
 
-        Called before a command on the task, so that deserializing the case is not done while the command
-        holds the writer's lock. The command uses it only if the case has not changed in between.
+        Called before ``actor``'s command on the task, so that deserializing the case is not done while
+        the command holds the writer's lock. The command uses it only if the case has not changed in
+        between. Nothing is loaded for an actor who may not act on the task: the command refuses them.
         """
         if self.store.is_live_task(task_id):
             return
         instance, open_rows = select_case_of_task(session, task_id)
-        if instance is not None:
-            workflow = self.store.load(session, instance)
-            self.store.keep_loaded(instance, workflow, [row.id for row in open_rows])
+        row = next((r for r in open_rows if r.id == task_id), None)
+        if instance is None or row is None or not actor.holds(row.role, row.org_code):
+            return
+        workflow = self.store.load(session, instance)
+        self.store.keep_loaded(instance, workflow, [r.id for r in open_rows])
 
     def _load_for_action(self, session: Session, actor: Actor, task_id: uuid.UUID) -> _TaskAction:
         # The case with all its open rows (the task's among them) in one statement: saving the case needs them all.

@@ -140,7 +140,7 @@ def complete_task(task_id: uuid.UUID):  # noqa: ANN201
     data = body.get("data", {})
     if not isinstance(data, dict):
         raise InvalidInput("data must be an object", {"data": "data 必须是 JSON 对象"})
-    with write_on_task(task_id) as session:
+    with write_on_task(_actor(), task_id) as session:
         view = get_engine().complete_task(session, _actor(), task_id, data)
     return jsonify(view.to_dict())
 
@@ -151,7 +151,7 @@ def return_task(task_id: uuid.UUID):  # noqa: ANN201
     reason = _body().get("reason", "")
     if not isinstance(reason, str):
         raise InvalidInput("reason must be a string", {"reason": "退回理由必须是文本"})
-    with write_on_task(task_id) as session:
+    with write_on_task(_actor(), task_id) as session:
         view = get_engine().return_task(session, _actor(), task_id, reason)
     return jsonify(view.to_dict())
 

@@ -17,6 +17,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from engine import AppEngine
+from engine.access import Actor
 from engine.db import WRITE_OPTION
 
 
@@ -59,10 +60,11 @@ def write() -> Iterator[Session]:
 
 
 @contextmanager
-def write_on_task(task_id: uuid.UUID) -> Iterator[Session]:
-    """``write()`` for a command on an open task: the task's case is deserialized first, in the read
-    transaction, so the writer's lock is not held for that (the command uses it if the case is unchanged)."""
-    get_engine().warm_case_of_task(get_session(), task_id)
+def write_on_task(actor: Actor, task_id: uuid.UUID) -> Iterator[Session]:
+    """``write()`` for ``actor``'s command on an open task: the task's case is deserialized first, in the
+    read transaction, so the writer's lock is not held for that (the command uses it if the case is
+    unchanged)."""
+    get_engine().warm_case_of_task(get_session(), actor, task_id)
     with write() as session:
         yield session
 

@@ -174,7 +174,7 @@ def submit(task_id: uuid.UUID):  # noqa: ANN201
     if errors:
         return _page(task_id, data, errors, 400)
     try:
-        with write_on_task(task_id) as session:
+        with write_on_task(actor, task_id) as session:
             view = engine.complete_task(session, actor, task_id, data)
             casefile.discard_drafts(session, task_id)
     except InvalidInput as exc:
@@ -188,7 +188,7 @@ def return_task(task_id: uuid.UUID):  # noqa: ANN201
     """退回 with a reason, where the process offers it."""
     reason = request.form.get("reason", "")
     try:
-        with write_on_task(task_id) as session:
+        with write_on_task(current_actor(), task_id) as session:
             view = get_engine().return_task(session, current_actor(), task_id, reason)
             casefile.discard_drafts(session, task_id)
     except InvalidInput:

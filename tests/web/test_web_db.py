@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 from sqlalchemy import select
 
+from engine.access import load_actor
 from engine.models import Instance, OrgUnit
 from tests.web.conftest import World
 from web.db import get_engine, get_session, write
@@ -63,7 +64,15 @@ def test_a_change_made_outside_write_is_refused_not_written_unlocked(world: Worl
 def test_warming_a_case_puts_its_workflow_in_the_live_cache(world: World) -> None:
     assert world.app is not None
     with world.app.test_request_context("/tasks/x", method="POST"):
-        engine = get_engine()
+        engine, session = get_engine(), get_session()
         assert not engine.store.is_live_task(world.research_task)
-        engine.warm_case_of_task(get_session(), world.research_task)
+        engine.warm_case_of_task(session, load_actor(session, "xinmin_party"), world.research_task)
         assert engine.store.is_live_task(world.research_task)
+
+
+def test_a_case_is_not_warmed_for_someone_who_may_not_act_on_the_task(world: World) -> None:
+    assert world.app is not None
+    with world.app.test_request_context("/tasks/x", method="POST"):
+        engine, session = get_engine(), get_session()
+        engine.warm_case_of_task(session, load_actor(session, "dalian_sa"), world.research_task)
+        assert not engine.store.is_live_task(world.research_task)
