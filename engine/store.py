@@ -210,9 +210,10 @@ class WorkflowStore:
                 del self._live[instance.id]
         workflow = live[1] if taken else self.load_copy(session, instance)
         yield workflow
-        if not taken:
-            setattr(workflow, OPEN_TASKS_ATTRIBUTE, list(open_task_ids))
-        self._keep({instance.id: (instance, workflow)})
+        if taken:
+            self._keep({instance.id: (instance, workflow)})
+        else:
+            self.keep_loaded(instance, workflow, list(open_task_ids))
 
     def keep_after_commit(self, session: Session, instance: Instance, workflow: BpmnWorkflow) -> None:
         """Keep ``workflow`` live once the session commits (call after a command fully succeeded)."""

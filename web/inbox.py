@@ -158,15 +158,12 @@ def _row_html(rows: list[Row]) -> list[Markup]:
     the same rows, and a row's HTML depends on nothing but its values and the language, which together
     are the key: a changed task (claimed, renamed, overdue, ...) is a new key, never a stale row.
     """
-    if current_app.jinja_env.auto_reload:  # templates being edited (debug): never a row of the old one
-        macro = get_template_attribute("inbox/_row.html", "task_row")
-        return [Markup(macro(row)) for row in rows]
     render = current_app.extensions.get("demozone.inbox_rows")
     if render is None:
         macro = get_template_attribute("inbox/_row.html", "task_row")
-        render = current_app.extensions["demozone.inbox_rows"] = lru_cache(maxsize=ROW_HTML_KEPT)(
-            lambda row, _locale: Markup(macro(row))
-        )
+        render = lru_cache(maxsize=ROW_HTML_KEPT)(lambda row, _locale: Markup(macro(row)))
+        if not current_app.jinja_env.auto_reload:  # templates being edited (debug): never a row of the old one
+            current_app.extensions["demozone.inbox_rows"] = render
     locale = str(get_locale())
     return [render(row, locale) for row in rows]
 

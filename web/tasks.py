@@ -187,9 +187,10 @@ def submit(task_id: uuid.UUID):  # noqa: ANN201
 def return_task(task_id: uuid.UUID):  # noqa: ANN201
     """退回 with a reason, where the process offers it."""
     reason = request.form.get("reason", "")
+    actor = current_actor()
     try:
-        with write_on_task(current_actor(), task_id) as session:
-            view = get_engine().return_task(session, current_actor(), task_id, reason)
+        with write_on_task(actor, task_id) as session:
+            view = get_engine().return_task(session, actor, task_id, reason)
             casefile.discard_drafts(session, task_id)
     except InvalidInput:
         return _page(
