@@ -30,6 +30,9 @@ it) that the benchmark builds itself:
    ``peer10`` (10 sequential user tasks, a one-field form, lane ``city_sa``) as 沈阳市科协, then completes
    them step by step (step 1 of every case, then step 2, ...): starts/s, completions/s, p50/p95,
    side by side with spiff-arena's published figure on this machine (12.3 completions/s, p50 79 ms).
+   One round takes about two seconds, short enough for a passing slowdown of the machine to halve it,
+   so three rounds run, each on a freshly started server with 50 new cases; every round is printed,
+   and the goal is judged on the median round.
 
 Figures are printed, never asserted; the summary says PASS or MISS for each goal of issue 3. Never
 imported by the tests.
@@ -546,6 +549,19 @@ class PeerResult:
     complete_wall: float
     completed_cases: int
 
+    @property
+    def start_rate(self) -> float:
+        return len(self.starts) / self.start_wall
+
+    @property
+    def rate(self) -> float:
+        return len(self.completions) / self.complete_wall
+
+    def line(self) -> str:
+        return (f"starts {self.start_rate:6.1f}/s (p50 {ms(pct(self.starts, 50))} ms); completions "
+                f"{self.rate:6.1f}/s  p50 {ms(pct(self.completions, 50))} ms  p95 {ms(pct(self.completions, 95))} ms  "
+                f"({self.completed_cases} cases finished)")
+
 
 def run_peer(port: int, token: str, instances: int) -> PeerResult:
     client = Client(port)
@@ -597,10 +613,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=defaults["threads"],
                         help=f"threads per server process (default: demozone serve's, {defaults['threads']}: "
                              "the sync worker; more: gthread)")
-    parser.add_argument("--peer-instances", type=int, default=50, help="peer workload cases (default 50)")
+    parser.add_argument("--peer-instances", type=int, default=50, help="peer workload cases per round (default 50)")
+    parser.add_argument("--peer-rounds", type=int, default=3,
+                        help="peer workload rounds, each on a fresh server; judged on the median (default 3)")
     parser.add_argument("--workdir", type=Path, help="where the database and server logs go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
+    if args.peer_rounds < 1:
+        parser.error("--peer-rounds must be at least 1")
     args.stored = args.stored if args.stored is not None else (2_000 if args.quick else 10_000)
     args.duration = args.duration if args.duration is not None else (8.0 if args.quick else 30.0)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
@@ -674,16 +694,17 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                   "(raise --hot-cities)")
 
     print(f"\n4. peer workload: {args.peer_instances} {PEER} cases ({PEER_STEPS} sequential user tasks), one "
-          f"sequential API client, demozone serve with 1 worker, SQLite, {stored.cases} cases stored")
-    with server(url, 1, args.threads, workdir / "server-peer.log") as (port, _pid):
-        peer = run_peer(port, peer_token, args.peer_instances)
-    start_rate = len(peer.starts) / peer.start_wall
-    rate = len(peer.completions) / peer.complete_wall
-    print(f"  starts:      {start_rate:7.1f}/s  p50 {ms(pct(peer.starts, 50))} ms  p95 {ms(pct(peer.starts, 95))} ms")
-    print(f"  completions: {rate:7.1f}/s  p50 {ms(pct(peer.completions, 50))} ms  "
-          f"p95 {ms(pct(peer.completions, 95))} ms  ({peer.completed_cases}/{args.peer_instances} cases finished)")
+          f"sequential API client, demozone serve with 1 worker, SQLite, {stored.cases} cases stored; "
+          f"{args.peer_rounds} round(s), each on a freshly started server")
+    rounds = []
+    for number in range(1, args.peer_rounds + 1):
+        with server(url, 1, args.threads, workdir / "server-peer.log") as (port, _pid):
+            rounds.append(run_peer(port, peer_token, args.peer_instances))
+        print(f"  round {number}: {rounds[-1].line()}")
+    peer = sorted(rounds, key=lambda result: result.rate)[len(rounds) // 2]
+    print(f"  median round: {peer.rate:.1f} completions/s, p50 {ms(pct(peer.completions, 50))} ms")
     print(f"  spiff-arena (published, this machine): {SPIFF_ARENA_RATE}/s  p50 {SPIFF_ARENA_P50_MS:g} ms")
-    print(f"  ratio: {rate / SPIFF_ARENA_RATE:.1f}x the completions/s, "
+    print(f"  ratio: {peer.rate / SPIFF_ARENA_RATE:.1f}x the completions/s, "
           f"{SPIFF_ARENA_P50_MS / (pct(peer.completions, 50) * 1000):.1f}x faster at p50")
 
     quick = " (--quick: fewer cases stored and shorter windows than the goals assume)" if args.quick else ""
@@ -695,8 +716,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         rows.append((f"{kind} p95, {args.clients} clients, {stored.cases} cases", f"{p95:.1f} ms",
                      f"<= {PAGE_P95_GOAL_MS:g} ms", verdict(ok)))
     goal = SPIFF_ARENA_RATE * PEER_FACTOR
-    rows.append(("peer completions/s (1 worker, sequential)", f"{rate:.1f}/s",
-                 f">= {goal:g}/s ({PEER_FACTOR}x spiff-arena)", verdict(rate >= goal)))
+    rows.append((f"peer completions/s (1 worker, sequential; median of {len(rounds)})", f"{peer.rate:.1f}/s",
+                 f">= {goal:g}/s ({PEER_FACTOR}x spiff-arena)", verdict(peer.rate >= goal)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
