@@ -8,10 +8,13 @@ CSRF does not apply: a browser never sends the bearer token by itself.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest
 
 from engine import documents, inbox
@@ -30,21 +33,56 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 
+class _NoValidToken(Exception):
+    """The request has no valid bearer token: answered 401."""
+
+
+@bp.errorhandler(_NoValidToken)
+def _unauthorized(_exc: _NoValidToken):  # noqa: ANN202
+    return json_error(401, "unauthorized")
+
+
+def _token_actor(session: Session) -> Actor:
+    """The actor of the request's bearer token, checked in ``session``'s transaction."""
+    scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+    actor = actor_for_token(session, token.strip()) if scheme.lower() == "bearer" else None
+    if actor is None:
+        raise _NoValidToken
+    return actor
+
+
 def _actor() -> Actor:
     return g.api_actor
 
 
 def token_required(view):  # noqa: ANN001, ANN201
+    """For a read: the token is checked in the request's read transaction; the view finds the actor in ``_actor()``."""
+
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
-        actor = actor_for_token(get_session(), token.strip()) if scheme.lower() == "bearer" else None
-        if actor is None:
-            return json_error(401, "unauthorized")
-        g.api_actor = actor
+        g.api_actor = _token_actor(get_session())
         return view(*args, **kwargs)
 
     return wrapper
+
+
+@contextmanager
+def _command(task_id: uuid.UUID | None = None) -> Iterator[tuple[Session, Actor]]:
+    """A command's write transaction and the actor of the request's token.
+
+    The token is checked inside the write transaction: one transaction per command, not a read one and
+    then a write one (a tenth of an API completion's time). Holding the writer's lock for that one
+    indexed statement is no more than a failed sign-in does. The exception is a command on a task whose
+    case is not live in this process: its token is checked first, in a read transaction, so that the case
+    is deserialized for the task's holder before the writer's lock is taken (``write_on_task``).
+    """
+    if task_id is not None and not get_engine().store.is_live_task(task_id):
+        actor = _token_actor(get_session())
+        with write_on_task(actor, task_id) as session:
+            yield session, actor
+        return
+    with write() as session:
+        yield session, _token_actor(session)
 
 
 def _body() -> dict[str, Any]:
@@ -134,55 +172,49 @@ def get_task(task_id: uuid.UUID):  # noqa: ANN201
 
 
 @bp.route("/tasks/<uuid:task_id>/complete", methods=["POST"])
-@token_required
 def complete_task(task_id: uuid.UUID):  # noqa: ANN201
-    body = _body()
-    data = body.get("data", {})
-    if not isinstance(data, dict):
-        raise InvalidInput("data must be an object", {"data": "data 必须是 JSON 对象"})
-    with write_on_task(_actor(), task_id) as session:
-        view = get_engine().complete_task(session, _actor(), task_id, data)
+    with _command(task_id) as (session, actor):
+        data = _body().get("data", {})
+        if not isinstance(data, dict):
+            raise InvalidInput("data must be an object", {"data": "data 必须是 JSON 对象"})
+        view = get_engine().complete_task(session, actor, task_id, data)
     return jsonify(view.to_dict())
 
 
 @bp.route("/tasks/<uuid:task_id>/return", methods=["POST"])
-@token_required
 def return_task(task_id: uuid.UUID):  # noqa: ANN201
-    reason = _body().get("reason", "")
-    if not isinstance(reason, str):
-        raise InvalidInput("reason must be a string", {"reason": "退回理由必须是文本"})
-    with write_on_task(_actor(), task_id) as session:
-        view = get_engine().return_task(session, _actor(), task_id, reason)
+    with _command(task_id) as (session, actor):
+        reason = _body().get("reason", "")
+        if not isinstance(reason, str):
+            raise InvalidInput("reason must be a string", {"reason": "退回理由必须是文本"})
+        view = get_engine().return_task(session, actor, task_id, reason)
     return jsonify(view.to_dict())
 
 
 @bp.route("/tasks/<uuid:task_id>/claim", methods=["POST"])
-@token_required
 def claim_task(task_id: uuid.UUID):  # noqa: ANN201
-    with write() as session:
-        task = get_engine().claim_task(session, _actor(), task_id)
+    with _command() as (session, actor):
+        task = get_engine().claim_task(session, actor, task_id)
     return jsonify(task.to_dict())
 
 
 @bp.route("/tasks/<uuid:task_id>/unclaim", methods=["POST"])
-@token_required
 def unclaim_task(task_id: uuid.UUID):  # noqa: ANN201
-    with write() as session:
-        task = get_engine().unclaim_task(session, _actor(), task_id)
+    with _command() as (session, actor):
+        task = get_engine().unclaim_task(session, actor, task_id)
     return jsonify(task.to_dict())
 
 
 @bp.route("/instances", methods=["POST"])
-@token_required
 def start_instance():  # noqa: ANN201
-    body = _body()
-    process, data = body.get("process"), body.get("data", {})
-    if not isinstance(process, str) or not process:
-        raise InvalidInput("process is required", {"process": "必须指定流程"})
-    if not isinstance(data, dict):
-        raise InvalidInput("data must be an object", {"data": "data 必须是 JSON 对象"})
-    with write() as session:
-        view = get_engine().start_instance(session, _actor(), process, data)
+    with _command() as (session, actor):
+        body = _body()
+        process, data = body.get("process"), body.get("data", {})
+        if not isinstance(process, str) or not process:
+            raise InvalidInput("process is required", {"process": "必须指定流程"})
+        if not isinstance(data, dict):
+            raise InvalidInput("data must be an object", {"data": "data 必须是 JSON 对象"})
+        view = get_engine().start_instance(session, actor, process, data)
     return jsonify(view.to_dict()), 201
 
 
@@ -193,13 +225,12 @@ def get_instance(instance_id: uuid.UUID):  # noqa: ANN201
 
 
 @bp.route("/instances/<uuid:instance_id>/terminate", methods=["POST"])
-@token_required
 def terminate_instance(instance_id: uuid.UUID):  # noqa: ANN201
-    reason = _body().get("reason", "")
-    if not isinstance(reason, str):
-        raise InvalidInput("reason must be a string", {"reason": "终止理由必须是文本"})
-    with write() as session:
-        view = get_engine().terminate_instance(session, _actor(), instance_id, reason)
+    with _command() as (session, actor):
+        reason = _body().get("reason", "")
+        if not isinstance(reason, str):
+            raise InvalidInput("reason must be a string", {"reason": "终止理由必须是文本"})
+        view = get_engine().terminate_instance(session, actor, instance_id, reason)
     return jsonify(view.to_dict())
 
 

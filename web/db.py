@@ -2,9 +2,10 @@
 
 A request reads in a plain transaction. ``write()`` ends it and opens the write transaction (SQLite:
 ``BEGIN IMMEDIATE``, which takes the single writer's lock), so what a request does around its write —
-checking the sign-in or the token, parsing the form, rendering the page — never holds the lock while
-other writers queue for it, and no read snapshot is ever upgraded to a write (SQLite refuses that once
-another writer has committed). The session is closed when the request ends.
+checking the sign-in, parsing the form, rendering the page — never holds the lock while other writers
+queue for it, and no read snapshot is ever upgraded to a write (SQLite refuses that once another writer
+has committed). An API command is the one exception: it checks its token inside its write transaction,
+one indexed statement (``web.api._command``). The session is closed when the request ends.
 """
 
 from __future__ import annotations

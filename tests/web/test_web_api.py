@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from engine.db import write_session
 from engine.models import ApiToken
@@ -69,6 +69,51 @@ def test_without_a_valid_token_it_is_401(world: World) -> None:
     with write_session(world.engine().sessions) as session:
         revoke_tokens(session, "dalian_sa")
     assert api(world, "dalian_sa").get("/tasks").status_code == 401
+
+
+def _transactions_of(world: World, request) -> tuple[object, int]:  # noqa: ANN001
+    """``request()``'s response and how many transactions it began."""
+    began = []
+    listener = lambda _connection: began.append(1)  # noqa: E731
+    event.listen(world.engine().db, "begin", listener)
+    try:
+        return request(), len(began)
+    finally:
+        event.remove(world.engine().db, "begin", listener)
+
+
+def test_a_command_checks_its_token_inside_its_write_transaction(world: World) -> None:
+    # A case not live in this process: the token is checked first, then the case is warmed, then written.
+    assert not world.engine().store.is_live_task(world.recommend_b)
+    done, transactions = _transactions_of(
+        world, lambda: api(world, "dalian_sa").post(f"/tasks/{world.recommend_b}/complete", {"data": fill("recommend")})
+    )
+    assert done.status_code == 200 and transactions == 2
+    # A new case, then its first task, live here: one transaction each, the token checked inside it.
+    shenyang = api(world, "shenyang_sa")
+    started, transactions = _transactions_of(
+        world, lambda: shenyang.post("/instances", {"process": "zone_creation", "data": {"county_code": "210124"}})
+    )
+    assert started.status_code == 201 and transactions == 1
+    recommend = uuid.UUID(started.get_json()["open_tasks"][0]["id"])
+    assert world.engine().store.is_live_task(recommend)
+    done, transactions = _transactions_of(
+        world, lambda: shenyang.post(f"/tasks/{recommend}/complete", {"data": fill("recommend")})
+    )
+    assert done.status_code == 200 and transactions == 1
+    # On that path a revoked token is refused as well, and nothing is written.
+    cosign = uuid.UUID(done.get_json()["open_tasks"][0]["id"])
+    assert world.engine().store.is_live_task(cosign)
+    with write_session(world.engine().sessions) as session:
+        revoke_tokens(session, "shenyang_talent")
+    refused = api(world, "shenyang_talent").post(f"/tasks/{cosign}/return", {"reason": "请补充材料"})
+    assert refused.status_code == 401 and refused.is_json
+    case = uuid.UUID(started.get_json()["id"])
+    assert [e["command"] for e in shenyang.get(f"/instances/{case}/history").get_json()["items"]] == [
+        "start",
+        "complete",
+    ]
+    assert open_task(world.engine(), case, "talent_cosign") == cosign
 
 
 def test_only_the_hash_of_a_token_is_stored(world: World) -> None:
