@@ -37,6 +37,14 @@ def _field_title(schema: dict[str, Any], path: list[Any]) -> str:
     return title
 
 
+def _for_example(error: ValidationError) -> str:
+    """``，例如 …`` from the field's JSON Schema ``examples``: a format is easier to copy than to describe."""
+    examples = error.schema.get("examples") if isinstance(error.schema, dict) else None
+    if not isinstance(examples, list) or not examples:
+        return ""
+    return "，例如 " + "、".join(str(example) for example in examples)
+
+
 def _message(error: ValidationError, title: str) -> str:
     v = error.validator_value
     messages = {
@@ -52,8 +60,8 @@ def _message(error: ValidationError, title: str) -> str:
         "minItems": f"至少需要 {v} 项",
         "maxItems": f"最多 {v} 项",
         "uniqueItems": "不能有重复项",
-        "format": "格式不正确" + ("，应为日期（YYYY-MM-DD）" if v == "date" else f"（{v}）"),
-        "pattern": "格式不正确",
+        "format": "格式不正确" + ("，应为日期（YYYY-MM-DD）" if v == "date" else _for_example(error) or f"（{v}）"),
+        "pattern": "格式不正确" + _for_example(error),
         "const": f"取值必须为 {v}",
     }
     return (

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, SchemaError
+from jsonschema import Draft202012Validator, FormatChecker, SchemaError
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -211,7 +211,29 @@ def _load_form(forms_dir: Path, form_name: str, forms: dict[str, Any]) -> str | 
         return f"form {form_name!r} is not valid JSON (line {exc.lineno}: {exc.msg})"
     except SchemaError as exc:
         return f"form {form_name!r} is not a valid JSON Schema: {exc.message}"
+    wrong = _wrong_example(schema)
+    if wrong:
+        return f"form {form_name!r}: {wrong}"
     forms[form_name] = schema
+    return None
+
+
+def _wrong_example(schema: Any, path: str = "") -> str | None:
+    """The first ``examples`` value that its own field would refuse: officials are shown it as the format
+    to follow (the placeholder and the format error quote it)."""
+    if not isinstance(schema, dict):
+        return None
+    for example in schema.get("examples", []) if isinstance(schema.get("examples"), list) else []:
+        error = next(Draft202012Validator(schema, format_checker=FormatChecker()).iter_errors(example), None)
+        if error is not None:
+            return f"the example {example!r} of {path or 'the form'} is not valid for it: {error.message}"
+    children = [(f"{path}.{key}" if path else key, sub) for key, sub in schema.get("properties", {}).items()]
+    if isinstance(schema.get("items"), dict):
+        children.append((f"{path}[]", schema["items"]))
+    for child_path, child in children:
+        wrong = _wrong_example(child, child_path)
+        if wrong:
+            return wrong
     return None
 
 

@@ -83,6 +83,9 @@ def _attrs(schema: dict[str, Any], kind: str) -> dict[str, Any]:
         attrs["step"] = "1" if kind == "integer" else "any"
     if kind in ("text", "textarea") and "maxLength" in schema:
         attrs["maxlength"] = schema["maxLength"]
+    examples = schema.get("examples")
+    if kind == "text" and isinstance(examples, list) and examples:
+        attrs["placeholder"] = _("e.g. %(example)s", example=examples[0])
     return attrs
 
 
@@ -267,6 +270,14 @@ def file_fields(schema: dict[str, Any]) -> list[str]:
 # -- messages --------------------------------------------------------------------------------------
 
 
+def _not_valid(error: ValidationError) -> str:
+    """The format message, with the field's JSON Schema ``examples`` when it has them."""
+    examples = error.schema.get("examples") if isinstance(error.schema, dict) else None
+    if isinstance(examples, list) and examples:
+        return _("The format is not valid, for example: %(examples)s.", examples=" / ".join(map(str, examples)))
+    return _("The format is not valid.")
+
+
 def _message(error: ValidationError) -> str:
     v = error.validator_value
     validator = error.validator
@@ -293,9 +304,9 @@ def _message(error: ValidationError) -> str:
         "maxItems": lambda: _("Add at most %(n)s.", n=v),
         "uniqueItems": lambda: _("Entries must not repeat."),
         "enum": lambda: _("Choose one of the options."),
-        "pattern": lambda: _("The format is not valid."),
+        "pattern": lambda: _not_valid(error),
         "const": lambda: _("This must be confirmed.") if v is True else _("Must be %(v)s.", v=v),
-        "format": lambda: _("Enter a date as YYYY-MM-DD.") if v == "date" else _("The format is not valid."),
+        "format": lambda: _("Enter a date as YYYY-MM-DD.") if v == "date" else _not_valid(error),
         "additionalProperties": lambda: _("Contains a field that is not allowed."),
     }
     return simple[validator]() if validator in simple else error.message

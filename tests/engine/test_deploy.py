@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -109,6 +110,28 @@ def test_invalid_form_schema_is_reported(workdir: Path) -> None:
     bundles, findings = load_definitions([workdir / "mini.bpmn"], workdir / "forms", SERVICES)
     assert bundles == []
     assert any(f.rule == "user-task-form" and "not a valid JSON Schema" in f.message for f in findings)
+
+
+def test_a_form_example_its_own_field_would_refuse_is_reported(workdir: Path) -> None:
+    # Officials are shown a field's examples as the format to follow, so a wrong one must not deploy.
+    schema = {
+        "type": "object",
+        "properties": {
+            "rows": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"phone": {"type": "string", "pattern": "^1[0-9]{10}$", "examples": ["024-1"]}},
+                },
+            }
+        },
+    }
+    (workdir / "forms" / "a.json").write_text(json.dumps(schema), encoding="utf-8")
+    bundles, findings = load_definitions([workdir / "mini.bpmn"], workdir / "forms", SERVICES)
+    assert bundles == []
+    assert any(
+        f.rule == "user-task-form" and "the example '024-1' of rows[].phone" in f.message for f in findings
+    ), findings
 
 
 @pytest.mark.parametrize(

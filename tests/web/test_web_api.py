@@ -42,11 +42,12 @@ def test_list_get_and_complete_a_task(world: World) -> None:
 
 
 def test_invalid_data_is_400_with_per_field_details(world: World) -> None:
-    data = {**fill("recommend"), "recommend_contact_phone": "123", "recommend_gdp": -1}
+    data = {**fill("recommend"), "recommend_contact_phone": "12345678", "recommend_gdp": -1}
     response = api(world, "dalian_sa").post(f"/tasks/{world.recommend_b}/complete", {"data": data})
     body = response.get_json()
     assert response.status_code == 400 and body["error"]["code"] == "invalid_input"
     assert set(body["error"]["details"]) == {"recommend_contact_phone", "recommend_gdp"}
+    assert body["error"]["details"]["recommend_contact_phone"] == "联系电话：格式不正确，例如 13812345678、024-23456789"
     bad_json = world.app.test_client().post(
         f"/api/v1/tasks/{world.recommend_b}/complete",
         data="{not json",

@@ -41,8 +41,14 @@ def test_a_refused_form_keeps_the_input_and_shows_errors_beside_the_fields(world
     assert "有 3 处需要修改" in page
     assert re.search(r'id="f-recommend_contact_phone"[^>]*aria-invalid="true"', page)
     assert 'value="12345678"' in page and 'value="很多"' in page  # the input as typed
-    assert "此项为必填项" in page and "格式不正确" in page and "应为数字" in page
+    assert "此项为必填项" in page and "应为数字" in page
+    assert "格式不正确，例如：13812345678 / 024-23456789。" in page  # the field's JSON Schema examples
     assert fill("recommend")["recommend_overview"][:10] in page  # the other fields kept too
+
+
+def test_a_field_with_examples_shows_the_first_as_its_placeholder(world: World) -> None:
+    page = signed_in(world.app, "dalian_sa").get(f"/tasks/{world.recommend_b}").get_data(as_text=True)
+    assert re.search(r'name="f.recommend_contact_phone"[^>]*placeholder="例如：13812345678"', page)
 
 
 def test_a_draft_is_saved_and_loaded_again(world: World) -> None:
