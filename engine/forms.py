@@ -37,12 +37,16 @@ def _field_title(schema: dict[str, Any], path: list[Any]) -> str:
     return title
 
 
+def field_examples(schema: Any) -> list[str]:
+    """A field's JSON Schema ``examples`` as text: a format is easier to copy than to describe, so the
+    pages show the first as the placeholder and the format errors quote them all."""
+    examples = schema.get("examples") if isinstance(schema, dict) else None
+    return [str(example) for example in examples] if isinstance(examples, list) else []
+
+
 def _for_example(error: ValidationError) -> str:
-    """``，例如 …`` from the field's JSON Schema ``examples``: a format is easier to copy than to describe."""
-    examples = error.schema.get("examples") if isinstance(error.schema, dict) else None
-    if not isinstance(examples, list) or not examples:
-        return ""
-    return "，例如 " + "、".join(str(example) for example in examples)
+    examples = field_examples(error.schema)
+    return "，例如：" + " / ".join(examples) if examples else ""
 
 
 def _message(error: ValidationError, title: str) -> str:

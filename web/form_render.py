@@ -18,6 +18,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from werkzeug.datastructures import MultiDict
 
+from engine.forms import field_examples
+
 PREFIX = "f."
 FILE_PREFIX = "file."
 _INT = re.compile(r"^[+-]?\d+$")
@@ -83,8 +85,8 @@ def _attrs(schema: dict[str, Any], kind: str) -> dict[str, Any]:
         attrs["step"] = "1" if kind == "integer" else "any"
     if kind in ("text", "textarea") and "maxLength" in schema:
         attrs["maxlength"] = schema["maxLength"]
-    examples = schema.get("examples")
-    if kind == "text" and isinstance(examples, list) and examples:
+    examples = field_examples(schema)
+    if kind == "text" and examples:
         attrs["placeholder"] = _("e.g. %(example)s", example=examples[0])
     return attrs
 
@@ -272,9 +274,9 @@ def file_fields(schema: dict[str, Any]) -> list[str]:
 
 def _not_valid(error: ValidationError) -> str:
     """The format message, with the field's JSON Schema ``examples`` when it has them."""
-    examples = error.schema.get("examples") if isinstance(error.schema, dict) else None
-    if isinstance(examples, list) and examples:
-        return _("The format is not valid, for example: %(examples)s.", examples=" / ".join(map(str, examples)))
+    examples = field_examples(error.schema)
+    if examples:
+        return _("The format is not valid, for example: %(examples)s.", examples=" / ".join(examples))
     return _("The format is not valid.")
 
 
