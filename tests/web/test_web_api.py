@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 import uuid
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from engine.db import write_session
-from engine.models import ApiToken
+from engine.models import ApiToken, HistoryEvent
 from tests.web.conftest import World, fill, open_task
 from web.security import hash_token, revoke_tokens
 
@@ -116,6 +116,29 @@ def test_a_command_checks_its_token_inside_its_write_transaction(world: World) -
         "complete",
     ]
     assert open_task(world.engine(), case, "talent_cosign") == cosign
+
+
+def test_every_command_without_a_valid_token_is_401_and_writes_nothing(world: World) -> None:
+    client = world.app.test_client()
+    commands = [
+        (f"/tasks/{world.recommend_b}/complete", {"data": fill("recommend")}),
+        (f"/tasks/{world.recommend_b}/return", {"reason": "x"}),
+        (f"/tasks/{world.recommend_b}/claim", None),
+        (f"/tasks/{world.recommend_b}/unclaim", None),
+        ("/instances", {"process": "zone_creation", "data": {"county_code": "210124"}}),
+        (f"/instances/{world.case_b}/terminate", {"reason": "x"}),
+    ]
+    with world.engine().sessions() as session:
+        events_before = session.scalar(select(func.count()).select_from(HistoryEvent))
+    # Read once, so the case is live here: its commands then check the token inside their write.
+    assert api(world, "dalian_sa").get(f"/tasks/{world.recommend_b}").status_code == 200
+    assert world.engine().store.is_live_task(world.recommend_b)
+    for headers in ({}, {"Authorization": "Bearer dz_nope"}, {"Authorization": "Basic abc"}):
+        for path, body in commands:
+            response = client.post("/api/v1" + path, json=body, headers=headers)
+            assert response.status_code == 401 and response.is_json, (path, headers, response.status_code)
+    with world.engine().sessions() as session:
+        assert session.scalar(select(func.count()).select_from(HistoryEvent)) == events_before
 
 
 def test_only_the_hash_of_a_token_is_stored(world: World) -> None:
