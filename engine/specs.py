@@ -211,27 +211,31 @@ def _load_form(forms_dir: Path, form_name: str, forms: dict[str, Any]) -> str | 
         return f"form {form_name!r} is not valid JSON (line {exc.lineno}: {exc.msg})"
     except SchemaError as exc:
         return f"form {form_name!r} is not a valid JSON Schema: {exc.message}"
-    wrong = _wrong_example(schema)
+    wrong = wrong_example(schema)
     if wrong:
-        return f"form {form_name!r}: {wrong}"
+        field, example, why = wrong
+        return f"form {form_name!r}: the example {example!r} of {field} is not valid for it: {why}"
     forms[form_name] = schema
     return None
 
 
-def _wrong_example(schema: Any, path: str = "") -> str | None:
-    """The first ``examples`` value that its own field would refuse: officials are shown it as the format
-    to follow (the placeholder and the format error quote it)."""
+def wrong_example(schema: Any, path: str = "") -> tuple[str, Any, str] | None:
+    """The first ``examples`` value that its own field would refuse, as (field path, example, why).
+
+    Officials are shown a field's examples as the format to follow (the placeholder and the format
+    error quote them), so a wrong one is a defect of the form. Looks through ``properties`` and ``items``.
+    """
     if not isinstance(schema, dict):
         return None
     for example in schema.get("examples", []) if isinstance(schema.get("examples"), list) else []:
         error = next(Draft202012Validator(schema, format_checker=FormatChecker()).iter_errors(example), None)
         if error is not None:
-            return f"the example {example!r} of {path or 'the form'} is not valid for it: {error.message}"
+            return path or "/", example, error.message
     children = [(f"{path}.{key}" if path else key, sub) for key, sub in schema.get("properties", {}).items()]
     if isinstance(schema.get("items"), dict):
         children.append((f"{path}[]", schema["items"]))
     for child_path, child in children:
-        wrong = _wrong_example(child, child_path)
+        wrong = wrong_example(child, child_path)
         if wrong:
             return wrong
     return None

@@ -21,6 +21,7 @@ from werkzeug.datastructures import MultiDict
 
 from engine.errors import InvalidInput, SpecInvalid
 from engine.models import ProcessVersion
+from engine.specs import wrong_example
 from web.auth import current_actor
 from web.db import get_engine, get_session
 from web.designer import findings_json, require_designer
@@ -68,6 +69,16 @@ def schema_problems(text: str) -> tuple[dict[str, Any] | None, list[dict[str, An
                 "message": _('A task form is an object schema: "type": "object" with "properties".'),
             }
         ]
+    wrong = wrong_example(schema)
+    if wrong:
+        field, example, why = wrong
+        message = _(
+            "The example %(example)s of %(field)s does not fit the field itself: %(why)s",
+            example=json.dumps(example, ensure_ascii=False),
+            field=field,
+            why=why,
+        )
+        return schema, [{"kind": "form", "line": None, "column": None, "path": field, "message": message}]
     return schema, []
 
 

@@ -273,6 +273,12 @@ def test_form_preview_shows_syntax_and_schema_errors(shared: World) -> None:
     assert "field-error" in checked["html"]
     real = (PROJECT_ROOT / "forms" / "recommend.json").read_text(encoding="utf-8")
     assert post_json(designer, url, {"text": real}).get_json()["ok"]
+    phone = {"type": "string", "title": "联系电话", "pattern": "^1[0-9]{10}$", "examples": ["024-1234"]}
+    wrong = {"type": "object", "properties": {"phone": phone}}
+    example = post_json(designer, url, {"text": json.dumps(wrong, ensure_ascii=False)}).get_json()
+    assert example["ok"] is False and 'name="f.phone"' in example["html"]  # still previewed
+    assert example["problems"][0]["path"] == "phone"
+    assert example["problems"][0]["message"].startswith("示例 \"024-1234\"（phone）不符合该字段本身的要求")
 
 
 def test_form_deploy_checks_then_creates_versions_of_the_processes_using_it(studio: World) -> None:
