@@ -479,6 +479,20 @@ def run_load(port: int, hot: list[HotCity], clients: int, warmup: float, duratio
     return result
 
 
+def machine_speed() -> float:
+    """Milliseconds a fixed pure-Python loop takes now (best of 5): the machine's speed, apart from the app.
+
+    On the reference VM it read 16.6 ms, then 28.7 ms a minute later, with nothing else running; every
+    figure of the app moves with it.
+    """
+    best = math.inf
+    for _ in range(5):
+        began = time.perf_counter()
+        sum(range(1_000_000))
+        best = min(best, time.perf_counter() - began)
+    return best * 1000
+
+
 def wait_until_quiet(server_pid: int) -> None:
     """Wait until the server's processes have finished booting (importing, building the app, the timer
     worker's first pass): measured alongside, that CPU would be counted against the requests."""
@@ -663,6 +677,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
           f"{stored.seconds:.1f} s; {len(stored.hot)} hot cities with {tasks} tasks at 人才办会签 for the clients")
 
     kind = "sync" if args.threads == 1 else "gthread"
+    print(f"\nmachine speed probe: {machine_speed():.1f} ms (a fixed pure-Python loop; lower is faster)")
     print(f"\n3. web under load: demozone serve (gunicorn {kind}, {args.workers} worker(s) x {args.threads} "
           f"thread(s)), {args.clients} clients, {args.warmup:g} s warm-up + {args.duration:g} s measured")
     cpu_city, hot = stored.hot[0], stored.hot[1:]
@@ -686,6 +701,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         values = load.samples[kind]
         print(f"  {kind:<15} n={len(values):>5}  p50 {ms(pct(values, 50)):>7} ms  p95 {ms(pct(values, 95)):>7} ms  "
               f"max {ms(max(values) if values else math.nan):>7} ms  errors {load.errors[kind]}")
+    print(f"  machine speed probe after the load: {machine_speed():.1f} ms")
     for label, result in (("one client", baseline), (f"{args.clients} clients", load)):
         if result is not None and result.first_error:
             print(f"  first error ({label}): {result.first_error}")
@@ -700,7 +716,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     for number in range(1, args.peer_rounds + 1):
         with server(url, 1, args.threads, workdir / "server-peer.log") as (port, _pid):
             rounds.append(run_peer(port, peer_token, args.peer_instances))
-        print(f"  round {number}: {rounds[-1].line()}")
+        print(f"  round {number}: {rounds[-1].line()}; machine speed probe after it {machine_speed():.1f} ms")
     peer = sorted(rounds, key=lambda result: result.rate)[len(rounds) // 2]
     print(f"  median round: {peer.rate:.1f} completions/s, p50 {ms(pct(peer.completions, 50))} ms")
     print(f"  spiff-arena (published, this machine): {SPIFF_ARENA_RATE}/s  p50 {SPIFF_ARENA_P50_MS:g} ms")
@@ -721,7 +737,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
-    print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (anything else running on the machine skews "
+    print(f"\nmachine speed probe at the end: {machine_speed():.1f} ms; load average {os.getloadavg()[0]:.2f} "
+          "(anything else running on the machine skews "
           "the figures)")
     print(f"total {time.perf_counter() - total:.0f} s; p50/p95 are client-side (request sent to body read), "
           f"with the clients and the server sharing this machine's {os.cpu_count()} CPUs")
