@@ -67,6 +67,7 @@ COMMAND_LABELS = {
     "terminate": _l("Case terminated"),
 }
 URGENCY_LABELS = {"平件": _l("Normal"), "加急": _l("Urgent"), "特急": _l("Extra urgent")}
+URGENCY_BADGES = {"平件": "normal", "加急": "urgent", "特急": "critical"}  # the badge's CSS class: urgency-<this>
 STATUS_LABELS = {
     "running": _l("In progress"),
     "completed": _l("Concluded"),
@@ -125,6 +126,10 @@ def command_label(key: str) -> str:
 
 def urgency_label(value: str) -> str:
     return _translated(URGENCY_LABELS, value)
+
+
+def urgency_badge(value: str) -> str:
+    return URGENCY_BADGES.get(value, "normal")
 
 
 def status_label(value: str) -> str:
@@ -194,6 +199,7 @@ def init_app(app: Flask) -> None:
         role=role_label,
         command=command_label,
         urgency=urgency_label,
+        urgency_badge=urgency_badge,
         status=status_label,
         time=format_time,
         date=format_date,
