@@ -80,6 +80,7 @@ from engine.passwords import hash_password
 from engine.roles import PROVINCE_CODE
 from engine.sample_data import sample_form_data
 from engine.settings import PROJECT_ROOT
+from web.cli import serve, worker_class
 from web.security import issue_token
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -298,8 +299,6 @@ def store_cases(app: AppEngine, wanted: int, hot_cities: int) -> Stored:
 
 def serve_defaults() -> dict[str, Any]:
     """The worker and thread counts ``demozone serve`` runs with by default (what the README documents)."""
-    from web.cli import serve
-
     return {param.name: param.default for param in serve.params}
 
 
@@ -678,10 +677,10 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     print(f"  {stored.cases} cases stored ({stored.running} running, {stored.open_tasks} open tasks) in "
           f"{stored.seconds:.1f} s; {len(stored.hot)} hot cities with {tasks} tasks at 人才办会签 for the clients")
 
-    kind = "sync" if args.threads == 1 else "gthread"
     print(f"\nmachine speed probe: {machine_speed():.1f} ms (a fixed pure-Python loop; lower is faster)")
-    print(f"\n3. web under load: demozone serve (gunicorn {kind}, {args.workers} worker(s) x {args.threads} "
-          f"thread(s)), {args.clients} clients, {args.warmup:g} s warm-up + {args.duration:g} s measured")
+    print(f"\n3. web under load: demozone serve (gunicorn {worker_class(args.threads)}, {args.workers} worker(s) "
+          f"x {args.threads} thread(s)), {args.clients} clients, {args.warmup:g} s warm-up + {args.duration:g} s "
+          "measured")
     cpu_city, hot = stored.hot[0], stored.hot[1:]
     reserved = min(BASELINE_CITIES, max(0, len(hot) - args.clients))
     baseline_cities, load_cities = hot[:reserved], hot[reserved:]
@@ -740,8 +739,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     for row in rows:
         print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
     print(f"\nmachine speed probe at the end: {machine_speed():.1f} ms; load average {os.getloadavg()[0]:.2f} "
-          "(anything else running on the machine skews "
-          "the figures)")
+          "(anything else running on the machine skews the figures)")
     print(f"total {time.perf_counter() - total:.0f} s; p50/p95 are client-side (request sent to body read), "
           f"with the clients and the server sharing this machine's {os.cpu_count()} CPUs")
     return 0

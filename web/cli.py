@@ -94,6 +94,17 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(*WORKER_GC_THRESHOLDS)
 
 
+def worker_class(threads: int) -> str:
+    """gunicorn's worker for ``threads`` per process: one is the sync worker, more the gthread worker.
+
+    A sync worker takes the oldest waiting connection when it is free, so requests are served in arrival
+    order; a gthread worker keeps each keep-alive connection to itself, and a busy worker's queue waits
+    while another idles (bench/README.md). The sync worker closes each connection: the reverse proxy in
+    front keeps the clients' connections alive.
+    """
+    return "sync" if threads == 1 else "gthread"
+
+
 class _Gunicorn:  # built lazily: gunicorn is imported only by `serve`
     @staticmethod
     def run(options: dict[str, Any]) -> None:
@@ -145,9 +156,8 @@ def serve(
     from web import create_app
 
     create_app().extensions["demozone.engine"].db.dispose()  # fail fast on bad settings, before forking
-    kind = "sync" if threads == 1 else "gthread"
     click.echo(f"demozone: serving on http://{host}:{port}/ "
-               f"(gunicorn {kind}, {workers} worker(s) x {threads} thread(s))")
+               f"(gunicorn {worker_class(threads)}, {workers} worker(s) x {threads} thread(s))")
     if timers:
         click.echo(f"demozone: timer worker every {timer_interval:g} s (demozone worker)")
     sys.stdout.flush()
@@ -156,12 +166,7 @@ def serve(
             "bind": f"{host}:{port}",
             "workers": workers,
             "threads": threads,
-            # One thread: the sync worker. Each worker takes the oldest waiting connection when it is
-            # free, so requests are served in arrival order; gthread workers keep each keep-alive
-            # connection to themselves, and a busy worker's queue waits while another idles
-            # (bench/README.md). The sync worker closes each connection: the reverse proxy in front
-            # keeps the clients' connections alive.
-            "worker_class": "sync" if threads == 1 else "gthread",
+            "worker_class": worker_class(threads),
             # Off unless asked for: a gthread worker writes the line before it takes the connection's next
             # request, which cost 0.8 ms of a 1.4 ms request (bench/README.md).
             **({"accesslog": "-"} if access_log else {}),
