@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": False,
     "SESSION_COOKIE_NAME": "demozone_session",
     "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
+    "SESSION_REISSUE_AFTER": 300,  # seconds: web/sessions.py
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
     "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
     "BABEL_DEFAULT_LOCALE": "zh",
@@ -63,7 +64,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from web import api, auth, cases, db, errors, i18n, inbox, security, tasks
     from web.extensions import babel, csrf, login_manager
+    from web.sessions import ReissuingSessionInterface
 
+    app.session_interface = ReissuingSessionInterface()
     db.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, default_translation_directories=str(i18n.TRANSLATIONS_DIR))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,6 +27,28 @@ def test_the_session_cookie_is_httponly_and_samesite(browser: Browser) -> None:
     response = browser.login("shenyang_sa")
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_the_session_cookie_is_reissued_every_few_minutes_and_ends_after_hours_of_idleness(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 8-hour idle limit slides with the user's requests, but the cookie is not re-signed on each one."""
+    user = signed_in(world.app, "shenyang_sa")
+    user.get("/inbox")  # the first page after signing in stores a new CSRF token in the session
+    assert "Set-Cookie" not in user.get("/inbox").headers  # unchanged, and signed a moment ago
+
+    signed_at = time.time()
+    # Ten minutes on, the cookie is older than SESSION_REISSUE_AFTER: the page re-issues it, still valid.
+    monkeypatch.setattr(time, "time", lambda: signed_at + 600)
+    response = user.get("/inbox")
+    assert response.status_code == 200 and "demozone_session=" in response.headers["Set-Cookie"]
+    assert "Set-Cookie" not in user.get("/inbox").headers
+
+    # Seven hours after that re-issue the session holds (it slid); a further nine hours of idleness end it.
+    monkeypatch.setattr(time, "time", lambda: signed_at + 600 + 7 * 3600)
+    assert user.get("/inbox").status_code == 200
+    monkeypatch.setattr(time, "time", lambda: signed_at + 600 + 16 * 3600)
+    assert user.get("/inbox").status_code == 302
 
 
 def test_next_is_only_followed_within_the_site(browser: Browser) -> None:
