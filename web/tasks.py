@@ -43,8 +43,10 @@ _COLLEAGUES = (
     )
     .order_by(User.username)
 )
-_CASE_OF_TASK = (
-    select(Instance).join(OpenTask, OpenTask.instance_id == Instance.id).where(OpenTask.id == bindparam("task_id"))
+_TASK_AND_CASE = (
+    select(OpenTask, Instance)
+    .join(Instance, OpenTask.instance_id == Instance.id)
+    .where(OpenTask.id == bindparam("task_id"))
 )
 
 
@@ -75,15 +77,16 @@ def _page(
 ) -> Any:
     actor = current_actor()
     engine, session = get_engine(), get_session()
-    # The case row, held on ``g`` for the request: the engine and case-file helpers below each look it
-    # up with ``session.get``, which then answers from the session's (weak) identity map, not the database.
-    g.task_case = session.scalar(_CASE_OF_TASK, {"task_id": task_id})
+    # The task's row and its case's, in one statement and held on ``g`` for the request: the engine and
+    # case-file helpers below each look them up with ``session.get``, which then answers from the
+    # session's (weak) identity map, not the database.
+    g.task_rows = session.execute(_TASK_AND_CASE, {"task_id": task_id}).first()
     try:
         detail = engine.get_task(session, actor, task_id)
     except Conflict:
         return _done_elsewhere(task_id)
     task, schema = detail.task, detail.schema
-    header, version = case_header(task.instance_id, g.task_case)
+    header, version = case_header(task.instance_id, g.task_rows[1])
     events = engine.history(session, actor, task.instance_id)
     draft = casefile.load_draft(session, actor, task_id) if values is None else None
     if values is None:
