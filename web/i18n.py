@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, g, has_app_context, has_request_context, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import format_datetime, get_locale, get_translations
 from flask_babel import lazy_gettext as _l
 from jinja2 import pass_context
@@ -155,14 +155,20 @@ def format_date(value: datetime | None) -> str:
 
 
 def request_catalog() -> Any:
-    """The translations of the request's language, looked up through Flask-Babel once per request
-    (Flask-Babel walks the request context and formats the locale again on every lookup)."""
-    if not has_app_context():
+    """The translations of the current locale, each looked up through Flask-Babel once per request.
+
+    Flask-Babel finds them anew on every call (walking the request context and formatting the locale),
+    and a page translates about 50 strings. Kept per locale object, so ``force_locale`` and ``refresh``
+    still take effect.
+    """
+    locale = get_locale()
+    if locale is None:  # no app context: Flask-Babel's catalog without translations
         return get_translations()
-    catalog = g.get("demozone_catalog")
-    if catalog is None:
-        catalog = g.demozone_catalog = get_translations()
-    return catalog
+    kept: dict[int, tuple[Any, Any]] = g.setdefault("demozone_catalogs", {})
+    entry = kept.get(id(locale))
+    if entry is None:  # the entry holds the locale, so no other object can take its id meanwhile
+        entry = kept[id(locale)] = (locale, get_translations())
+    return entry[1]
 
 
 class _RequestCatalog:

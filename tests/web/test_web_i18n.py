@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 from babel.messages.pofile import read_po
+from flask import render_template_string
+from flask_babel import force_locale
+
+from tests.web.conftest import World
 
 TRANSLATIONS = Path(__file__).parent.parent.parent / "web" / "translations"
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
@@ -42,3 +46,17 @@ def test_both_catalogs_carry_the_same_messages_as_the_template(tmp_path: Path) -
         extracted = {m.id for m in read_po(fh) if m.id}
     for lang in ("zh", "en"):
         assert {m.id for m in catalog(lang) if m.id} == extracted, f"{lang}: run `make translations`"
+
+
+def test_templates_translate_in_the_request_language_and_follow_force_locale(shared: World) -> None:
+    """A page and a macro called without a template context (as the 待办 rows are) use the request's
+    catalog, looked up once per request, and ``force_locale`` still switches both."""
+    app = shared.app
+    page = '{{ _("Handle") }}|{{ ngettext("%(num)d task in all", "%(num)d tasks in all", 2) }}'
+    macro = "{% macro row() %}" + page + "{% endmacro %}"
+    with app.test_request_context("/inbox"):
+        row = app.jinja_env.from_string(macro).module.row
+        assert render_template_string(page) == row() == "办理|共 2 件"
+        with force_locale("en"):
+            assert render_template_string(page) == row() == "Handle|2 tasks in all"
+        assert render_template_string(page) == row() == "办理|共 2 件"
