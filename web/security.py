@@ -46,13 +46,14 @@ TOKEN_PREFIX = "dz_"
 
 
 def add_security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    """Add each header the response does not set itself (one pass: ``setdefault`` scans the headers for each)."""
+    wanted = dict(SECURITY_HEADERS)
     if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        wanted["Strict-Transport-Security"] = "max-age=31536000"
     if not request.path.startswith("/static/"):
-        # Case data must not linger in shared or browser caches.
-        response.headers.setdefault("Cache-Control", "no-store")
+        wanted["Cache-Control"] = "no-store"  # case data must not linger in shared or browser caches
+    present = {name.lower() for name, _value in response.headers}
+    response.headers.extend([(name, value) for name, value in wanted.items() if name.lower() not in present])
     return response
 
 
