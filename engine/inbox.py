@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
-from sqlalchemy import Select, bindparam, case, func, or_, select, tuple_
+from sqlalchemy import Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.access import Actor
@@ -23,6 +23,7 @@ from engine.errors import InvalidInput
 from engine.models import HistoryEvent, Instance, OpenTask, OrgUnit, ProcessVersion
 from engine.orgs import CANDIDATE_KINDS
 from engine.programme import ONE_RUNNING_CASE_PER_COUNTY
+from engine.role_pairs import matches_pairs, pair_values
 from engine.roles import PROVINCE_CODE, ROLES
 from engine.runtime import Engine, TaskView
 from engine.views import TASK_VIEW_COLUMNS
@@ -122,9 +123,10 @@ def open_tasks(
     term = (query.search or "").strip()
     if len(term) > MAX_SEARCH_CHARS:
         raise InvalidInput("search text too long", {"search": f"检索词最多 {MAX_SEARCH_CHARS} 个字"})
-    params = _offered_params(actor)
-    if params is None:
+    offered = _offered_params(actor)
+    if offered is None:
         return Page([], 0, query.page, query.per_page)
+    pairs, params = offered
     params.update(
         process=query.process,
         county=query.county,
@@ -133,7 +135,9 @@ def open_tasks(
         offset=(query.page - 1) * query.per_page,
         limit=query.per_page,
     )
-    rows, count = _open_task_statements(bool(query.process), bool(query.county), query.overdue, bool(term), query.sort)
+    rows, count = _open_task_statements(
+        pairs, bool(query.process), bool(query.county), query.overdue, bool(term), query.sort
+    )
     unfiltered = not (query.process or query.county or query.overdue is not None or term)
     if total is None or not unfiltered:
         total = session.scalar(count, params) or 0
@@ -147,10 +151,11 @@ def overdue_count(engine: Engine, session: Session, actor: Actor) -> int:
 
 def open_task_counts(engine: Engine, session: Session, actor: Actor) -> tuple[int, int]:
     """(all tasks in the actor's 待办, the overdue ones), in one statement."""
-    params = _offered_params(actor)
-    if params is None:
+    offered = _offered_params(actor)
+    if offered is None:
         return 0, 0
-    total, late = session.connection().execute(_OPEN_AND_OVERDUE, {**params, "now": engine.now()}).one()
+    pairs, params = offered
+    total, late = session.connection().execute(_open_and_overdue(pairs), {**params, "now": engine.now()}).one()
     return total, late
 
 
@@ -314,32 +319,33 @@ def _candidates(session: Session, actor: Actor, roles: set[str], process_id: str
     return [(code, name) for code, name in session.execute(stmt.order_by(OrgUnit.code))]
 
 
-def _offered_params(actor: Actor) -> dict[str, Any] | None:
-    """The parameters of ``_offered``: the actor's (role, org) pairs that tasks are offered to, if any."""
+def _offered_params(actor: Actor) -> tuple[int, dict[str, Any]] | None:
+    """How many (role, org) pairs the actor holds that tasks are offered to, and the parameters of
+    ``_offered`` for them; None if they hold none."""
     pairs = actor.lane_assignments()
-    return {"pairs": pairs, "username": actor.username} if pairs else None
+    return (len(pairs), {**pair_values(pairs), "username": actor.username}) if pairs else None
 
 
-def _offered() -> Select[tuple[OpenTask]]:
-    """Tasks offered to the (role, org) ``pairs``, unclaimed or claimed by ``username`` (bound per request)."""
+def _offered(pairs: int) -> Select[tuple[OpenTask]]:
+    """Tasks offered to ``pairs`` bound (role, org) pairs, unclaimed or claimed by ``username``."""
     return (
         select(OpenTask)
         .join(Instance, Instance.id == OpenTask.instance_id)
         .where(
-            tuple_(OpenTask.role, OpenTask.org_code).in_(bindparam("pairs", expanding=True)),
+            matches_pairs(OpenTask.role, OpenTask.org_code, pairs),
             or_(OpenTask.claimed_by.is_(None), OpenTask.claimed_by == bindparam("username")),
         )
     )
 
 
-# A page of 待办 has a handful of shapes (which filters, which order). Each shape's statements are built
-# once: building them, and SQLAlchemy's cache key for them, cost more than running them.
-@lru_cache(maxsize=128)
+# A page of 待办 has a handful of shapes (how many pairs, which filters, which order). Each shape's
+# statements are built once: building them, and SQLAlchemy's cache key for them, cost more than running them.
+@lru_cache(maxsize=256)
 def _open_task_statements(
-    process: bool, county: bool, overdue: bool | None, search: bool, sort: str
+    pairs: int, process: bool, county: bool, overdue: bool | None, search: bool, sort: str
 ) -> tuple[Select[Any], Select[tuple[int]]]:
     """(one page of rows, their count) for a 待办 query with these filters, values bound per request."""
-    stmt = _offered()
+    stmt = _offered(pairs)
     if process:
         stmt = stmt.where(OpenTask.process_id == bindparam("process"))
     if county:
@@ -362,15 +368,14 @@ def _open_task_statements(
     return rows, select(func.count()).select_from(stmt.subquery())
 
 
-def _open_and_overdue() -> Select[tuple[int, int]]:
-    offered = _offered().with_only_columns(OpenTask.due_at).subquery()
+@lru_cache(maxsize=32)
+def _open_and_overdue(pairs: int) -> Select[tuple[int, int]]:
+    offered = _offered(pairs).with_only_columns(OpenTask.due_at).subquery()
     overdue = func.coalesce(
         func.sum(case((offered.c.due_at < bindparam("now", type_=OpenTask.due_at.type), 1), else_=0)), 0
     )
     return select(func.count(), overdue).select_from(offered)
 
-
-_OPEN_AND_OVERDUE = _open_and_overdue()
 
 
 def _order(sort: str) -> tuple[Any, ...]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
 from engine.access import SYSTEM, scope_org_for
@@ -21,6 +22,7 @@ from engine.errors import InvalidInput
 from engine.flush_queue import write_at_flush
 from engine.models import Instance, Notification, RoleAssignment, User, Zone
 from engine.numbering import next_document_number
+from engine.role_pairs import matches_pairs, pair_values
 from engine.roles import LANE_ROLES
 from engine.task_notifications import QUEUE_MAILS
 
@@ -90,14 +92,18 @@ def start_case(
     return {"case_id": str(view.id)}
 
 
-_ACTIVE_USERS_IN_PAIRS = (
-    select(User.username)
-    .join(RoleAssignment)
-    .where(tuple_(RoleAssignment.role, RoleAssignment.org_code).in_(bindparam("pairs", expanding=True)))
-    .where(User.active.is_(True))
-    .distinct()
-    .order_by(User.username)
-)
+@lru_cache(maxsize=16)
+def _active_users_in_pairs(pairs: int) -> Select[tuple[str]]:
+    return (
+        select(User.username)
+        .join(RoleAssignment)
+        .where(matches_pairs(RoleAssignment.role, RoleAssignment.org_code, pairs))
+        .where(User.active.is_(True))
+        .distinct()
+        .order_by(User.username)
+    )
+
+
 _INSERT_NOTIFICATION = insert(Notification.__table__)
 
 
@@ -110,7 +116,11 @@ def notify(
     targets = {(role, scope_org_for(role, context.instance, task_data)) for role in roles if role in LANE_ROLES}
     if len(targets) != len(set(roles)):
         raise InvalidInput(f"unknown role in {roles!r}")
-    users = context.session.connection().execute(_ACTIVE_USERS_IN_PAIRS, {"pairs": list(targets)}).scalars().all()
+    pairs = list(targets)
+    users = []
+    if pairs:
+        found = context.session.connection().execute(_active_users_in_pairs(len(pairs)), pair_values(pairs))
+        users = found.scalars().all()
     common = {"note_kind": kind, "case_id": context.instance.id, "at": context.now}
     notes = [
         {

@@ -13,12 +13,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Delete, Select, bindparam, delete, event, insert, select, tuple_
+from sqlalchemy import Delete, Select, bindparam, delete, event, insert, select
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.util import identity_key
 
@@ -28,6 +29,7 @@ from engine.durations import add_duration
 from engine.errors import NotFound
 from engine.flush_queue import write_at_flush
 from engine.models import Instance, OpenTask, ProcessVersion
+from engine.role_pairs import matches_pairs, pair_values
 from engine.roles import LANE_ROLES
 from engine.serializer import StateSerializer
 from engine.task_notifications import notify_opened_tasks
@@ -94,25 +96,26 @@ _INSERT_OPEN_ROW = insert(OpenTask.__table__)
 OpenTaskRow = namedtuple("OpenTaskRow", [column.name for column in OpenTask.__table__.columns])
 
 
-def _inbox_statements() -> tuple[Select, Select]:
-    """The open tasks in a list of (role, org) pairs, soonest due first — all, and of one process — built once."""
+@lru_cache(maxsize=32)
+def _tasks_in_pairs(pairs: int, of_process: bool) -> Select:
+    """The open tasks of ``pairs`` bound (role, org) pairs, soonest due first, optionally of one process."""
     table = OpenTask.__table__
     rows = select(*(table.c[name] for name in TASK_VIEW_COLUMNS)).where(
-        tuple_(table.c.role, table.c.org_code).in_(bindparam("pairs", expanding=True))
+        matches_pairs(table.c.role, table.c.org_code, pairs)
     )
-    order = (table.c.due_at.is_(None), table.c.due_at, table.c.created_at)
-    return rows.order_by(*order), rows.where(table.c.process_id == bindparam("process")).order_by(*order)
-
-
-_TASKS_IN_PAIRS, _TASKS_IN_PAIRS_OF_PROCESS = _inbox_statements()
+    if of_process:
+        rows = rows.where(table.c.process_id == bindparam("process"))
+    return rows.order_by(table.c.due_at.is_(None), table.c.due_at, table.c.created_at)
 
 
 def select_tasks_in(session: Session, pairs: list[tuple[str, str]], process: str | None = None) -> list[TaskView]:
     """The open tasks offered to ``pairs`` of (role, org code), soonest due first, optionally of one process."""
+    if not pairs:
+        return []
+    params = pair_values(pairs)
     if process:
-        rows = session.connection().execute(_TASKS_IN_PAIRS_OF_PROCESS, {"pairs": pairs, "process": process})
-    else:
-        rows = session.connection().execute(_TASKS_IN_PAIRS, {"pairs": pairs})
+        params["process"] = process
+    rows = session.connection().execute(_tasks_in_pairs(len(pairs), bool(process)), params)
     return [TaskView.from_columns(row) for row in rows]
 
 

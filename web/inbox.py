@@ -14,13 +14,14 @@ from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import login_required
 from markupsafe import Markup
-from sqlalchemy import Select, bindparam, func, or_, select, tuple_
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import aliased
 
 from engine import casefile, inbox
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, TaskNotReady
 from engine.models import Instance, OpenTask, OrgUnit, RoleAssignment, User
+from engine.role_pairs import matches_pairs, pair_values
 from engine.runtime import TaskView
 from web.auth import current_actor
 from web.db import get_engine, get_session, write
@@ -58,22 +59,25 @@ def process_names() -> dict[str, str]:
     return {version.process_id: version.name for version in inbox.latest_versions(get_session())}
 
 
-# The statements of every 待办 page, built once (SQLAlchemy then reuses their SQL and cache keys); the
-# actor's (role, org) pairs and the page's case ids are bound per request.
-_GROUP_SIZES = (
-    select(RoleAssignment.role, RoleAssignment.org_code, func.count())
-    .join(User, User.id == RoleAssignment.user_id)
-    .where(tuple_(RoleAssignment.role, RoleAssignment.org_code).in_(bindparam("pairs", expanding=True)))
-    .where(User.active.is_(True))
-    .group_by(RoleAssignment.role, RoleAssignment.org_code)
-)
+# The statements of every 待办 page, built once per number of (role, org) pairs (SQLAlchemy then reuses
+# their SQL and cache keys); the actor's pairs and the page's case ids are bound per request.
+@lru_cache(maxsize=16)
+def _group_sizes_statement(pairs: int) -> Select[tuple[str, str, int]]:
+    return (
+        select(RoleAssignment.role, RoleAssignment.org_code, func.count())
+        .join(User, User.id == RoleAssignment.user_id)
+        .where(matches_pairs(RoleAssignment.role, RoleAssignment.org_code, pairs))
+        .where(User.active.is_(True))
+        .group_by(RoleAssignment.role, RoleAssignment.org_code)
+    )
 
 
-def _county_options_statement() -> Select[tuple[str, str]]:
+@lru_cache(maxsize=16)
+def _county_options_statement(pairs: int) -> Select[tuple[str, str]]:
     offered = (
         select(Instance.county_code, Instance.city_code)
         .join(OpenTask, OpenTask.instance_id == Instance.id)
-        .where(tuple_(OpenTask.role, OpenTask.org_code).in_(bindparam("pairs", expanding=True)))
+        .where(matches_pairs(OpenTask.role, OpenTask.org_code, pairs))
         .subquery()
     )
     return (
@@ -93,7 +97,6 @@ def _case_places_statement() -> Select[Any]:
     )
 
 
-_COUNTY_OPTIONS = _county_options_statement()
 _CASE_PLACES = _case_places_statement()
 
 
@@ -101,7 +104,7 @@ def _group_sizes(actor: Actor) -> dict[tuple[str, str], int]:
     pairs = list(actor.assignments)
     if not pairs:
         return {}
-    rows = get_session().connection().execute(_GROUP_SIZES, {"pairs": pairs})
+    rows = get_session().connection().execute(_group_sizes_statement(len(pairs)), pair_values(pairs))
     return {(role, org): count for role, org, count in rows}
 
 
@@ -110,7 +113,8 @@ def _county_options(actor: Actor) -> list[tuple[str, str]]:
     pairs = actor.lane_assignments()
     if not pairs:
         return []
-    return [(code, name) for code, name in get_session().connection().execute(_COUNTY_OPTIONS, {"pairs": pairs})]
+    rows = get_session().connection().execute(_county_options_statement(len(pairs)), pair_values(pairs))
+    return [(code, name) for code, name in rows]
 
 
 def _acknowledgeable(version_id: int, form: str | None) -> bool:

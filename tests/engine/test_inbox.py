@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from engine import inbox
+from engine.db import write_session
 from engine.errors import InvalidInput
 from engine.inbox import InboxQuery, Page
-from engine.models import Instance, OrgUnit
+from engine.models import Instance, OrgUnit, RoleAssignment, User
 from engine.orgs import CANDIDATE_KINDS
+from engine.roles import PROVINCE_CODE
 
 SHENYANG_COUNTIES = ["210181", "210124", "210123", "2101GX", "210102"]  # 新民, 法库, 康平, 高新区, 和平区
 
@@ -53,6 +55,35 @@ def test_tasks_are_offered_to_the_actors_role_and_org_only(desk) -> None:
     assert ids(open_page(desk, "dalian_sa")) == [dalian_case]
     assert open_page(desk, "xinmin_party").total == 0  # a county role; the case is at the city's step
     assert open_page(desk, "auditor").total == 0  # reads everything, is offered nothing
+
+
+def test_an_official_with_several_lanes_sees_them_all_in_one_inbox_each_found_through_the_index(desk) -> None:
+    """Shenyang's and Dalian's 市科协 desks held by one official: one 待办, one count, every task once.
+
+    Each (role, org) pair is one index search: SQLite planned ``(role, org) IN (VALUES ...)`` of two
+    pairs as a scan of every open task in the province.
+    """
+    desk.add_user("two_cities", "city_sa", "210100")
+    with write_session(desk.app.sessions) as session:
+        user = session.scalar(select(User).where(User.username == "two_cities"))
+        user.roles.append(RoleAssignment(role="city_sa", org_code="210200"))
+        user.roles.append(RoleAssignment(role="auditor", org_code=PROVINCE_CODE))  # reads all, offered nothing
+    shenyang = start_many(desk, ["210181", "210124"])
+    dalian = desk.start("210281", username="dalian_sa").id
+    desk.start("210381", username="anshan_sa")  # 海城市, another city's desk
+
+    page = open_page(desk, "two_cities", per_page=2)
+    assert page.total == 3 and ids(page) + ids(open_page(desk, "two_cities", page=2, per_page=2)) == [*shenyang, dalian]
+    with desk.as_user("two_cities") as (session, actor):
+        assert inbox.open_task_counts(desk.app, session, actor) == (3, 0)
+        assert [t.instance_id for t in desk.app.list_tasks(session, actor)] == [*shenyang, dalian]
+        rows, count = inbox._open_task_statements(2, False, False, None, False, "due")
+        for statement in (rows, count, inbox._open_and_overdue(2)):
+            sql = str(statement.compile(dialect=session.bind.dialect))
+            plan = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(range(sql.count("?"))))
+            details = [row[-1] for row in plan]
+            assert not any(d.startswith("SCAN open_task") for d in details), details
+            assert sum("INDEX ix_open_task_role_org (role=? AND org_code=?)" in d for d in details) == 2, details
 
 
 def test_a_task_claimed_by_a_colleague_is_no_longer_offered(desk) -> None:

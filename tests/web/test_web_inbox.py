@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine.models import HistoryEvent
+from engine.db import write_session
+from engine.models import HistoryEvent, RoleAssignment, User
 from tests.web.conftest import World, act, fill, open_task, signed_in
 
 
@@ -150,3 +151,18 @@ def test_a_kept_row_is_never_shown_stale_nor_in_the_other_language(world: World)
     assert "Signed" in english and "Handle" in english and "已签收" not in english and "办理" not in english
     assert user.post("/language", {"lang": "zh"}).status_code == 302
     assert "已签收" in user.get("/inbox").get_data(as_text=True)
+
+
+def test_an_official_with_two_desks_sees_both_in_one_inbox_with_both_places_to_filter_by(world: World) -> None:
+    """新民市's 县委 desk and 大连市科协's desk held by one official (each is one index search per pair)."""
+    engine = world.engine()
+    with write_session(engine.sessions) as session:
+        user = session.scalar(select(User).where(User.username == "xinmin_party"))
+        user.roles.append(RoleAssignment(role="city_sa", org_code="210200"))
+    engine.db.dispose()
+    user = signed_in(world.app, "xinmin_party")
+    page = user.get("/inbox").get_data(as_text=True)
+    assert str(world.research_task) in page and str(world.recommend_b) in page and "共 2 件" in page
+    assert '<option value="210181"' in page and '<option value="210281"' in page  # 新民市, 瓦房店市
+    dalian_only = user.get("/inbox?county=210281").get_data(as_text=True)
+    assert str(world.recommend_b) in dalian_only and str(world.research_task) not in dalian_only
