@@ -19,11 +19,11 @@ from sqlalchemy import Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.access import Actor
+from engine.bound_lists import matches_pairs, pair_values
 from engine.errors import InvalidInput
 from engine.models import HistoryEvent, Instance, OpenTask, OrgUnit, ProcessVersion
 from engine.orgs import CANDIDATE_KINDS
 from engine.programme import ONE_RUNNING_CASE_PER_COUNTY
-from engine.role_pairs import matches_pairs, pair_values
 from engine.roles import PROVINCE_CODE, ROLES
 from engine.runtime import Engine, TaskView
 from engine.views import TASK_VIEW_COLUMNS

@@ -17,12 +17,12 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
 from engine.access import SYSTEM, scope_org_for
+from engine.bound_lists import matches_pairs, pair_values
 from engine.documents import issue_pdf
 from engine.errors import InvalidInput
 from engine.flush_queue import write_at_flush
 from engine.models import Instance, Notification, RoleAssignment, User, Zone
 from engine.numbering import next_document_number
-from engine.role_pairs import matches_pairs, pair_values
 from engine.roles import LANE_ROLES
 from engine.task_notifications import QUEUE_MAILS
 

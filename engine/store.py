@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.util import identity_key
 
 from engine.access import SYSTEM, scope_org_for
+from engine.bound_lists import in_list, list_values, matches_pairs, pair_values
 from engine.clock import parse_instant
 from engine.durations import add_duration
 from engine.errors import NotFound
 from engine.flush_queue import write_at_flush
 from engine.models import Instance, OpenTask, ProcessVersion
-from engine.role_pairs import matches_pairs, pair_values
 from engine.roles import LANE_ROLES
 from engine.serializer import StateSerializer
 from engine.task_notifications import notify_opened_tasks
@@ -69,7 +69,7 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
     return [t for t in all_tasks(workflow) if t.state == TaskState.READY and t.task_spec.manual]
 
 
-def _open_task_statements() -> tuple[Select, Select, Select, Delete]:
+def _open_task_statements() -> tuple[Select, Select, Select]:
     """The open-task statements of every command, built once: SQLAlchemy then reuses their compiled form."""
     table = OpenTask.__table__
     rows = select(*table.c).order_by(table.c.created_at)
@@ -85,11 +85,15 @@ def _open_task_statements() -> tuple[Select, Select, Select, Delete]:
     # Without the state (tens of KB, repeated on each of the case's rows): for a case whose workflow is
     # live. Should it have left the cache meanwhile, the state is loaded on first use.
     case_and_rows_stateless = case_and_rows.options(defer(Instance.state), defer(Instance.result))
-    closing = delete(table).where(table.c.id.in_(bindparam("task_ids", expanding=True)))
-    return of_case, case_and_rows, case_and_rows_stateless, closing
+    return of_case, case_and_rows, case_and_rows_stateless
 
 
-_OPEN_ROWS_OF_CASE, _CASE_AND_OPEN_ROWS, _CASE_AND_OPEN_ROWS_STATELESS, _DELETE_OPEN_ROWS = _open_task_statements()
+_OPEN_ROWS_OF_CASE, _CASE_AND_OPEN_ROWS, _CASE_AND_OPEN_ROWS_STATELESS = _open_task_statements()
+
+
+@lru_cache(maxsize=16)
+def _delete_open_rows(count: int) -> Delete:
+    return delete(OpenTask.__table__).where(in_list(OpenTask.__table__.c.id, count, "task_id"))
 _INSERT_OPEN_ROW = insert(OpenTask.__table__)
 
 # An open task a command adds, shaped like the rows it reads (attribute access by column name).
@@ -294,7 +298,7 @@ class WorkflowStore:
         if closed:
             # One statement for all, straight to the table (the rows were read as plain rows); a row object
             # some earlier step of the transaction loaded must not outlive its row.
-            session.connection().execute(_DELETE_OPEN_ROWS, {"task_ids": closed})
+            session.connection().execute(_delete_open_rows(len(closed)), list_values("task_id", closed))
             for task_id in closed:
                 loaded = session.identity_map.get(identity_key(OpenTask, task_id))
                 if loaded is not None:

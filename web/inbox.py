@@ -14,14 +14,14 @@ from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import login_required
 from markupsafe import Markup
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import aliased
 
 from engine import casefile, inbox
 from engine.access import Actor
+from engine.bound_lists import in_list, list_values, matches_pairs, pair_values
 from engine.errors import Conflict, InvalidInput, TaskNotReady
 from engine.models import Instance, OpenTask, OrgUnit, RoleAssignment, User
-from engine.role_pairs import matches_pairs, pair_values
 from engine.runtime import TaskView
 from web.auth import current_actor
 from web.db import get_engine, get_session, write
@@ -87,17 +87,15 @@ def _county_options_statement(pairs: int) -> Select[tuple[str, str]]:
     )
 
 
-def _case_places_statement() -> Select[Any]:
+@lru_cache(maxsize=128)
+def _case_places_statement(cases: int) -> Select[Any]:
     county, city = aliased(OrgUnit), aliased(OrgUnit)
     return (
         select(Instance.id, Instance.process_version_id, county.name.label("county"), city.name.label("city"))
         .outerjoin(county, county.code == Instance.county_code)
         .outerjoin(city, city.code == Instance.city_code)
-        .where(Instance.id.in_(bindparam("ids", expanding=True)))
+        .where(in_list(Instance.id, cases, "case"))
     )
-
-
-_CASE_PLACES = _case_places_statement()
 
 
 def _group_sizes(actor: Actor) -> dict[tuple[str, str], int]:
@@ -129,7 +127,10 @@ def _acknowledgeable(version_id: int, form: str | None) -> bool:
 
 def _rows(actor: Actor, tasks: list[TaskView], processes: dict[str, str]) -> list[Row]:
     ids = list({t.instance_id for t in tasks})
-    cases = {row.id: row for row in get_session().connection().execute(_CASE_PLACES, {"ids": ids})} if ids else {}
+    cases = {}
+    if ids:
+        rows = get_session().connection().execute(_case_places_statement(len(ids)), list_values("case", ids))
+        cases = {row.id: row for row in rows}
     groups = _group_sizes(actor)
     now = get_engine().now()
     task_url, case_url = _url_maker("tasks.show", "task_id"), _url_maker("cases.show", "instance_id")
