@@ -377,7 +377,6 @@ def _open_and_overdue(pairs: int) -> Select[tuple[int, int]]:
     return select(func.count(), overdue).select_from(offered)
 
 
-
 def _order(sort: str) -> tuple[Any, ...]:
     # Ties end on the id so that paging never shows a row twice or skips one.
     due = (OpenTask.due_at.is_(None), OpenTask.due_at)

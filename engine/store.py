@@ -94,6 +94,8 @@ _OPEN_ROWS_OF_CASE, _CASE_AND_OPEN_ROWS, _CASE_AND_OPEN_ROWS_STATELESS = _open_t
 @lru_cache(maxsize=16)
 def _delete_open_rows(count: int) -> Delete:
     return delete(OpenTask.__table__).where(in_list(OpenTask.__table__.c.id, count, "task_id"))
+
+
 _INSERT_OPEN_ROW = insert(OpenTask.__table__)
 
 # An open task a command adds, shaped like the rows it reads (attribute access by column name).

@@ -86,7 +86,7 @@ def _page(
     except Conflict:
         return _done_elsewhere(task_id)
     task, schema = detail.task, detail.schema
-    header, version = case_header(task.instance_id, g.task_rows[1])
+    header, version = case_header(task.instance_id, g.task_rows.Instance)
     events = engine.history(session, actor, task.instance_id)
     draft = casefile.load_draft(session, actor, task_id) if values is None else None
     if values is None:
