@@ -29,20 +29,14 @@ MEMO_ATTRIBUTE = "_demozone_finished_task_dicts"
 class _TaskEntry:
     """A task as last converted: the task, its memo key, its dict and, once encoded, its JSON member text."""
 
-    __slots__ = ("task", "key", "converted", "text")
+    __slots__ = ("task", "key", "finished", "converted", "text")
 
     def __init__(self, task: Any, converted: dict[str, Any]) -> None:
         self.task = task
         self.key = (task.state, task.last_state_change)
+        self.finished = bool(task.state & TaskState.FINISHED_MASK)
         self.converted = converted
         self.text: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return bool(self.key[0] & TaskState.FINISHED_MASK)
-
-    def is_current(self, task: Any) -> bool:
-        return self.task is task and self.key == (task.state, task.last_state_change)
 
 
 class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
@@ -87,7 +81,8 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         entries = []
         for task_id, task in workflow.tasks.items():
             entry = memo.get(id(task))
-            if entry is None or not entry.is_current(task):
+            # Checked inline, not by a method: this runs for every task of the case on every save.
+            if entry is None or entry.task is not task or entry.key != (task.state, task.last_state_change):
                 entry = _TaskEntry(task, self.registry.convert(task))
                 if entry.finished:
                     memo[id(task)] = entry

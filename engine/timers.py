@@ -22,8 +22,9 @@ def coalesce_missed_cycles(workflow: BpmnWorkflow, now: datetime) -> int:
     """Move every waiting cycle timer's next slot past ``now``; return how many slots were skipped."""
     skipped = 0
     for task in all_tasks(workflow):
-        definition = getattr(task.task_spec, "event_definition", None)
-        if task.state != TaskState.WAITING or not isinstance(definition, CycleTimerEventDefinition):
+        if task.state != TaskState.WAITING:
+            continue
+        if not isinstance(getattr(task.task_spec, "event_definition", None), CycleTimerEventDefinition):
             continue
         value = task.internal_data.get("event_value")
         if not isinstance(value, dict) or value.get("cycles") == 0 or not value.get("duration"):

@@ -18,7 +18,9 @@ from SpiffWorkflow.util.task import TaskState
 class LiveWorkflow(BpmnWorkflow):
     def is_completed(self) -> bool:
         if not self.completed:
-            self.completed = not any(t.state & TaskState.NOT_FINISHED_MASK for t in self.tasks.values())
+            # Newest first: tasks are added as the case moves on, so a running case's unfinished tasks are
+            # found at the end, after every step it has finished.
+            self.completed = not any(t.state & TaskState.NOT_FINISHED_MASK for t in reversed(self.tasks.values()))
         return self.completed
 
     def update_waiting_tasks(self) -> None:
