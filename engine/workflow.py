@@ -29,11 +29,13 @@ class LiveWorkflow(BpmnWorkflow):
             super().update_waiting_tasks()
 
     def do_engine_steps(self, will_complete_task: Any = None, did_complete_task: Any = None) -> None:
-        # With no active subprocess and no READY engine task, do_engine_steps only refreshes the timers.
-        if self.get_active_subprocesses() or has_ready_engine_task(self):
-            super().do_engine_steps(will_complete_task, did_complete_task)
-        else:
-            self.refresh_timers()
+        # SpiffWorkflow's loop: rounds of running the READY engine tasks while a round runs something, then
+        # the timers. A round with no active subprocess and no READY engine task runs nothing, so the scan
+        # is asked first: SpiffWorkflow's own walk of the tree found nothing on the last round of every command.
+        while self.get_active_subprocesses() or has_ready_engine_task(self):
+            if not self._do_engine_steps(will_complete_task, did_complete_task):
+                break
+        self.refresh_timers()
 
 
 def task_properties(task: Any) -> dict[str, str]:
