@@ -227,10 +227,13 @@ def wrong_example(schema: Any, path: str = "") -> tuple[str, Any, str] | None:
     """
     if not isinstance(schema, dict):
         return None
-    for example in schema.get("examples", []) if isinstance(schema.get("examples"), list) else []:
-        error = next(Draft202012Validator(schema, format_checker=FormatChecker()).iter_errors(example), None)
-        if error is not None:
-            return path or "/", example, error.message
+    examples = schema.get("examples")
+    if isinstance(examples, list) and examples:
+        validator = Draft202012Validator(schema, format_checker=FormatChecker())
+        for example in examples:
+            error = next(validator.iter_errors(example), None)
+            if error is not None:
+                return path or "/", example, error.message
     children = [(f"{path}.{key}" if path else key, sub) for key, sub in schema.get("properties", {}).items()]
     if isinstance(schema.get("items"), dict):
         children.append((f"{path}[]", schema["items"]))
