@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from engine.case_rows import CaseRow
 from engine.errors import NotFound, PermissionDenied
 from engine.models import HistoryEvent, Instance, OpenTask, RoleAssignment, User
 from engine.roles import LANE_ROLES, PROVINCE_CODE, ROLES
@@ -56,7 +57,7 @@ def load_actor(session: Session, username: str) -> Actor:
     return Actor(username, rows[0].display_name, assignments)
 
 
-def scope_org_for(role: str, instance: Instance, task_data: dict) -> str:
+def scope_org_for(role: str, instance: Instance | CaseRow, task_data: dict) -> str:
     """The org unit a task in ``role``'s lane belongs to, for this case."""
     scope = ROLES[role].scope
     if scope == "city":

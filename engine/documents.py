@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from engine.access import Actor, check_may_read
+from engine.case_rows import CaseRow
 from engine.clock import LOCAL_TZ
 from engine.document_kinds import KINDS, Kind
 from engine.document_rendering import fill_in, note_pending
@@ -143,7 +144,7 @@ def _find(session: Session, instance_id: uuid.UUID, kind: str, variant: str) -> 
 
 def issue_document_pdf(
     session: Session,
-    instance: Instance,
+    instance: Instance | CaseRow,
     kind: str,
     now: datetime,
     data: dict[str, Any] | None = None,
@@ -197,7 +198,7 @@ def issue_document_pdf(
         "source": {"issued_on": issued_on.isoformat(), "variant": variant, "data": data},
         "created_at": now,
     }
-    if inspect(instance).pending:
+    if isinstance(instance, Instance) and inspect(instance).pending:
         session.flush()  # a case started by this command: its row must exist before its documents
     try:
         session.connection().execute(_INSERT_DOCUMENT, values)

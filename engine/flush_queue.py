@@ -1,12 +1,12 @@
 """Statements a command queues to run right after its next flush.
 
-A command writes its case row through the ORM (the revision check is the ORM's version counter) and the
-rest — history events, open tasks, notifications — as prebuilt Core statements, which cost a fraction of
-the ORM's unit of work. Those rows refer to the case row, which a new case only gets at the flush (and
-flushing it earlier would count its revision twice), so they wait for it in ``session.info`` and run in
-the flush's ``after_flush`` hook, inside the same transaction. Every command that queues a statement
-also changes its case row, so there is always a flush to run them; a rollback, a savepoint's included,
-drops them.
+A command writes its case row with a revision check — through the ORM (its version counter), or for a
+task command as one UPDATE (engine/case_rows.py) — and the rest — history events, open tasks,
+notifications — as prebuilt Core statements, which cost a fraction of the ORM's unit of work. Those rows
+refer to the case row, which a new case only gets at the flush (and flushing it earlier would count its
+revision twice), so they wait for it in ``session.info``. They run in the flush's ``after_flush`` hook,
+inside the same transaction, or when a command calls ``write_queued`` after writing its case row itself.
+A rollback, a savepoint's included, drops them.
 """
 
 from __future__ import annotations
@@ -31,13 +31,18 @@ def run_at_flush(session: Session, write: Callable[[Connection], object]) -> Non
     session.info.setdefault(_QUEUE_KEY, []).append(write)
 
 
-@event.listens_for(Session, "after_flush")
-def _write_queued(session: Session, _flush_context: Any) -> None:
+def write_queued(session: Session) -> None:
+    """Run the statements queued so far, now."""
     queued = session.info.pop(_QUEUE_KEY, None)
     if queued:
         connection = session.connection()
         for write in queued:
             write(connection)
+
+
+@event.listens_for(Session, "after_flush")
+def _write_queued_after_flush(session: Session, _flush_context: Any) -> None:
+    write_queued(session)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Text, bindparam, insert
 from sqlalchemy.orm import Session
 
+from engine.case_rows import CaseRow
 from engine.clock import as_utc
 from engine.flush_queue import write_at_flush
 from engine.models import HistoryEvent, Instance, canonical_json
@@ -97,7 +98,7 @@ _INSERT_EVENT = insert(HistoryEvent.__table__).values(payload=bindparam("payload
 
 def append_event(
     session: Session,
-    instance: Instance,
+    instance: Instance | CaseRow,
     *,
     at: datetime,
     actor: str,

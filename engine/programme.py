@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.access import SYSTEM, scope_org_for
 from engine.bound_lists import matches_pairs, pair_values
+from engine.case_rows import CaseRow
 from engine.documents import issue_pdf
 from engine.errors import InvalidInput
 from engine.flush_queue import write_at_flush
@@ -51,7 +52,7 @@ class ServiceContext:
 
     session: Session
     now: datetime
-    instance: Instance
+    instance: Instance | CaseRow
     engine: Any  # engine.runtime.Engine (typed loosely to avoid an import cycle)
     calls: list[dict[str, Any]] = field(default_factory=list)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from engine.access import SYSTEM, Actor, check_may_act, check_may_read
 from engine.batches import batch_for_new_case
+from engine.case_rows import CaseRow, select_case_of_task, write_case_row
 from engine.clock import Clock, FixedClock, install_timer_clock
 from engine.errors import (
     Conflict,
@@ -36,6 +37,7 @@ from engine.errors import (
     WorkflowFailed,
 )
 from engine.execution import complete_user_task, ready_index, run_until_waiting
+from engine.flush_queue import write_queued
 from engine.forms import validate_form_data
 from engine.history import append_event
 from engine.models import HistoryEvent, Instance, OpenTask, ProcessVersion
@@ -50,7 +52,6 @@ from engine.store import (
     LoadedVersion,
     WorkflowStore,
     ready_user_tasks,
-    select_case_of_task,
     select_open_rows,
     select_tasks_in,
     task_properties,
@@ -68,7 +69,7 @@ class _TaskAction:
 
     row: Any  # the task's open-task row
     open_rows: list[Any]  # every open-task row of its case
-    instance: Instance
+    instance: CaseRow
     version: LoadedVersion
     workflow: Any
     task: Any
@@ -413,11 +414,19 @@ class Engine:
             bpmn_id=row.bpmn_id,
             payload={**payload, "ready_index": index, **progress},
         )
-        self.flush_command(session)
+        self.flush_command(session, instance)
         self.store.keep_after_commit(session, instance, workflow)
         return self._view(session, instance, workflow, open_tasks)
 
-    def _advance(self, session: Session, instance: Instance, workflow, action, open_rows=None, actor=SYSTEM.username):  # noqa: ANN001, ANN202
+    def _advance(
+        self,
+        session: Session,
+        instance: Instance | CaseRow,
+        workflow: Any,
+        action: Callable[[], object],
+        open_rows: list[Any] | None = None,
+        actor: str = SYSTEM.username,
+    ) -> tuple[dict[str, Any], list[Any]]:
         """Run ``action`` and the engine until the case waits, then save it.
 
         Returns what the history records of it — the steps completed and the service calls made (with
@@ -438,10 +447,14 @@ class Engine:
     def _touch(self, instance: Instance) -> None:
         instance.updated_at = self.now()
 
-    def flush_command(self, session: Session) -> None:
-        """Write a command's changes now, turning a lost race into Conflict."""
+    def flush_command(self, session: Session, case: CaseRow | None = None) -> None:
+        """Write a command's changes now (``case`` first, when the command read its case as a plain row),
+        turning a lost race into Conflict."""
         try:
+            if case is not None:
+                write_case_row(session, case)
             session.flush()
+            write_queued(session)
         except StaleDataError as exc:
             raise Conflict("the case was changed by someone else at the same time; reload and try again") from exc
         except IntegrityError as exc:
@@ -454,7 +467,7 @@ class Engine:
                 raise
             raise Conflict("the case was changed by someone else at the same time; reload and try again") from exc
 
-    def _view(self, session: Session, instance: Instance, workflow, open_rows=None) -> InstanceView:  # noqa: ANN001
+    def _view(self, session: Session, instance: Instance | CaseRow, workflow, open_rows=None) -> InstanceView:  # noqa: ANN001
         """The case as a command leaves it (``open_rows`` as it saved them) or as it is stored."""
         version = self.store.version(session, instance.process_version_id)
         if open_rows is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,11 +20,12 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Delete, Select, bindparam, delete, event, insert, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from engine.access import SYSTEM, scope_org_for
 from engine.bound_lists import in_list, list_values, matches_pairs, pair_values
+from engine.case_rows import CaseRow, OpenTaskRow, case_state
 from engine.clock import parse_instant
 from engine.durations import add_duration
 from engine.errors import NotFound
@@ -69,26 +70,12 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
     return [t for t in all_tasks(workflow) if t.state == TaskState.READY and t.task_spec.manual]
 
 
-def _open_task_statements() -> tuple[Select, Select, Select]:
-    """The open-task statements of every command, built once: SQLAlchemy then reuses their compiled form."""
-    table = OpenTask.__table__
-    rows = select(*table.c).order_by(table.c.created_at)
-    of_case = rows.where(table.c.instance_id == bindparam("case_id"))
-    # The case of an open task with all its open tasks, in one statement: every task command needs both.
-    case_of_task = select(table.c.instance_id).where(table.c.id == bindparam("task_id")).scalar_subquery()
-    case_and_rows = (
-        select(Instance, *table.c)
-        .join(table, table.c.instance_id == Instance.id)
-        .where(Instance.id == case_of_task)
-        .order_by(table.c.created_at)
-    )
-    # Without the state (tens of KB, repeated on each of the case's rows): for a case whose workflow is
-    # live. Should it have left the cache meanwhile, the state is loaded on first use.
-    case_and_rows_stateless = case_and_rows.options(defer(Instance.state), defer(Instance.result))
-    return of_case, case_and_rows, case_and_rows_stateless
-
-
-_OPEN_ROWS_OF_CASE, _CASE_AND_OPEN_ROWS, _CASE_AND_OPEN_ROWS_STATELESS = _open_task_statements()
+# The open-task rows of a case, oldest first; built once, so SQLAlchemy reuses its compiled form.
+_OPEN_ROWS_OF_CASE = (
+    select(*OpenTask.__table__.c)
+    .where(OpenTask.__table__.c.instance_id == bindparam("case_id"))
+    .order_by(OpenTask.__table__.c.created_at)
+)
 
 
 @lru_cache(maxsize=16)
@@ -97,9 +84,6 @@ def _delete_open_rows(count: int) -> Delete:
 
 
 _INSERT_OPEN_ROW = insert(OpenTask.__table__)
-
-# An open task a command adds, shaped like the rows it reads (attribute access by column name).
-OpenTaskRow = namedtuple("OpenTaskRow", [column.name for column in OpenTask.__table__.columns])
 
 
 @lru_cache(maxsize=32)
@@ -136,18 +120,6 @@ _LATEST_VERSION = (
 def select_open_rows(session: Session, instance_id: uuid.UUID) -> list[Any]:
     """The open-task rows of a case, oldest first, as plain rows (a command reads them, never edits them)."""
     return list(session.connection().execute(_OPEN_ROWS_OF_CASE, {"case_id": instance_id}))
-
-
-def select_case_of_task(
-    session: Session, task_id: uuid.UUID, with_state: bool = True
-) -> tuple[Instance | None, list[Any]]:
-    """The case of the open task ``task_id`` and every open-task row of it, oldest first (None and no rows
-    if the task is not open); ``with_state=False`` leaves the case's state to be loaded on first use."""
-    statement = _CASE_AND_OPEN_ROWS if with_state else _CASE_AND_OPEN_ROWS_STATELESS
-    found = session.execute(statement, {"task_id": task_id}).all()
-    if not found:
-        return None, []
-    return found[0][0], [OpenTaskRow(*row[1:]) for row in found]
 
 
 class WorkflowStore:
@@ -187,14 +159,14 @@ class WorkflowStore:
     def new_workflow(self, version: LoadedVersion) -> BpmnWorkflow:
         return LiveWorkflow(version.spec, version.subprocess_specs)
 
-    def load(self, session: Session, instance: Instance) -> BpmnWorkflow:
+    def load(self, session: Session, instance: Instance | CaseRow) -> BpmnWorkflow:
         """The workflow of ``instance`` for a command, taken out of the live cache when it is there."""
         with self._lock:
             live = self._live.pop(instance.id, None)
         if live is not None and live[0] == instance.revision:
             return live[1]
         version = self.version(session, instance.process_version_id)
-        return self.serializer.load_state(instance.state, version.spec, version.subprocess_specs)
+        return self.serializer.load_state(case_state(session, instance), version.spec, version.subprocess_specs)
 
     def load_copy(self, session: Session, instance: Instance) -> BpmnWorkflow:
         """A private deserialized copy, for a caller that may change it."""
@@ -224,17 +196,17 @@ class WorkflowStore:
         else:
             self.keep_loaded(instance, workflow, list(open_task_ids))
 
-    def keep_after_commit(self, session: Session, instance: Instance, workflow: BpmnWorkflow) -> None:
+    def keep_after_commit(self, session: Session, instance: Instance | CaseRow, workflow: BpmnWorkflow) -> None:
         """Keep ``workflow`` live once the session commits (call after a command fully succeeded)."""
         _store, pending = session.info.setdefault(_PENDING_KEY, (self, {}))
         pending[instance.id] = (instance, workflow)
 
-    def keep_loaded(self, instance: Instance, workflow: BpmnWorkflow, open_task_ids: list[uuid.UUID]) -> None:
+    def keep_loaded(self, instance: Instance | CaseRow, workflow: BpmnWorkflow, open_task_ids: list[uuid.UUID]) -> None:
         """Keep ``workflow``, just loaded from ``instance`` as committed, live now."""
         setattr(workflow, OPEN_TASKS_ATTRIBUTE, open_task_ids)
         self._keep({instance.id: (instance, workflow)})
 
-    def _keep(self, pending: dict[uuid.UUID, tuple[Instance, BpmnWorkflow]]) -> None:
+    def _keep(self, pending: dict[uuid.UUID, tuple[Instance | CaseRow, BpmnWorkflow]]) -> None:
         """Keep each workflow live, unless one of a later revision is kept already (a read that ended
         after a command in another thread had kept that command's workflow)."""
         with self._lock:
@@ -257,7 +229,7 @@ class WorkflowStore:
     def save(
         self,
         session: Session,
-        instance: Instance,
+        instance: Instance | CaseRow,
         workflow: BpmnWorkflow,
         now: datetime,
         open_rows: list[Any] | None = None,
@@ -288,7 +260,7 @@ class WorkflowStore:
     def _sync_open_tasks(
         self,
         session: Session,
-        instance: Instance,
+        instance: Instance | CaseRow,
         workflow: BpmnWorkflow,
         now: datetime,
         open_rows: list[Any],

@@ -23,6 +23,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Connection, Insert, and_, bindparam, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from engine.case_rows import CaseRow
 from engine.clock import LOCAL_TZ
 from engine.flush_queue import run_at_flush
 from engine.mailer import MAIL_FOOTER
@@ -35,7 +36,7 @@ RETURNED = "退回"
 
 def notify_opened_tasks(
     session: Session,
-    instance: Instance,
+    instance: Instance | CaseRow,
     workflow: Any,
     *,
     opened: list[Any],

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from engine import AppEngine, Settings, build_engine
 from engine.access import load_actor
+from engine.case_rows import select_case_of_task, write_case_row
 from engine.db import read_session, write_session
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TaskNotReady, WorkflowFailed
 from engine.history import event_content, event_hash
@@ -199,6 +200,34 @@ def test_a_stale_revision_is_a_conflict(case: Scenario) -> None:
             case.engine.claim_task(session, load_actor(session, "shenyang_sa"), task.id)
         session.rollback()
     assert [e.command for e in case.history()] == ["start", "complete"]
+
+
+def test_a_task_command_writing_its_case_row_at_a_stale_revision_is_a_conflict(case: Scenario) -> None:
+    task = case.task("shenyang_sa", "a")
+    with case.engine.sessions() as session:
+        row, _open_rows = select_case_of_task(session, task.id)  # read at the current revision ...
+        session.commit()
+        case.complete_id("shenyang_sa", task.id, {"x": 1})  # ... then changed by someone else
+        row.updated_at = case.engine.now()
+        with pytest.raises(Conflict):
+            write_case_row(session, row)
+        session.rollback()
+    assert [e.command for e in case.history()] == ["start", "complete"]
+    with read_session(case.engine.sessions) as session:
+        assert session.get(Instance, case.instance_id).revision == row.revision + 1
+
+
+def test_a_case_row_the_session_loaded_before_a_completion_is_read_again_after_it(case: Scenario) -> None:
+    with write_session(case.engine.sessions) as session:
+        actor = load_actor(session, "shenyang_sa")
+        loaded = session.get(Instance, case.instance_id)
+        revision = loaded.revision
+        view = case.engine.complete_task(session, actor, case.task("shenyang_sa", "a").id, {"x": 1})
+        assert loaded.revision == revision + 1
+        # An ORM command on the same case in the same transaction then writes at the right revision.
+        case.engine.claim_task(session, load_actor(session, "xinmin_party"), view.open_tasks[0].id)
+    assert [e.command for e in case.history()] == ["start", "complete", "claim"]
+    assert case.task("xinmin_party", "b").claimed_by == "xinmin_party"
 
 
 def test_a_failure_anywhere_in_a_command_rolls_everything_back(case: Scenario, monkeypatch) -> None:
