@@ -29,7 +29,7 @@ def run_until_waiting(
     workflow.script_engine = script_engine
     # Keyed by id(): hashing the tasks' UUIDs is what made this slow in long cases. The dict keeps the
     # tasks alive, so no new task can reuse the id of one of them.
-    before = {id(t): t for t in all_tasks(workflow) if t.state & TaskState.FINISHED_MASK}
+    before = {id(t): t for t in all_tasks(workflow) if t._state & TaskState.FINISHED_MASK}
     try:
         with using_clock(clock):
             action()
@@ -45,9 +45,9 @@ def run_until_waiting(
         raise WorkflowFailed(f"{exc}{where}") from exc
     completed = []
     for task in all_tasks(workflow):
-        if task.state == TaskState.ERROR:
+        if task._state == TaskState.ERROR:
             raise WorkflowFailed(f"step {task.task_spec.bpmn_id} failed")
-        if task.state == TaskState.COMPLETED and id(task) not in before and task.task_spec.bpmn_id:
+        if task._state == TaskState.COMPLETED and id(task) not in before and task.task_spec.bpmn_id:
             completed.append(task.task_spec.bpmn_id)
     return completed
 

@@ -33,8 +33,8 @@ class _TaskEntry:
 
     def __init__(self, task: Any, converted: dict[str, Any]) -> None:
         self.task = task
-        self.key = (task.state, task.last_state_change)
-        self.finished = bool(task.state & TaskState.FINISHED_MASK)
+        self.key = (task._state, task.last_state_change)
+        self.finished = bool(task._state & TaskState.FINISHED_MASK)
         self.converted = converted
         self.text: str | None = None
 
@@ -62,14 +62,14 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         for task_id, entry in self._converted(workflow):
             if entry.finished:
                 if entry.text is None:
-                    entry.text = json.dumps({str(task_id): entry.converted}, cls=encoder)[1:-1]
+                    entry.text = _compact_json({str(task_id): entry.converted}, encoder)[1:-1]
                 fragments.append(entry.text)
             else:
                 unfinished[str(task_id)] = entry.converted
         if unfinished:
-            fragments.append(json.dumps(unfinished, cls=encoder)[1:-1])
-        head = json.dumps({**self._without_tasks(workflow), "typename": self.typename, **extra}, cls=encoder)
-        return head[:-1] + ', "tasks": {' + ", ".join(fragments) + "}}"
+            fragments.append(_compact_json(unfinished, encoder)[1:-1])
+        head = _compact_json({**self._without_tasks(workflow), "typename": self.typename, **extra}, encoder)
+        return head[:-1] + ',"tasks":{' + ",".join(fragments) + "}}"
 
     def _converted(self, workflow: BpmnWorkflow) -> list[tuple[UUID, _TaskEntry]]:
         """Each task's converted dict: from the memo for a finished task seen before, else converted now.
@@ -82,7 +82,7 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         for task_id, task in workflow.tasks.items():
             entry = memo.get(id(task))
             # Checked inline, not by a method: this runs for every task of the case on every save.
-            if entry is None or entry.task is not task or entry.key != (task.state, task.last_state_change):
+            if entry is None or entry.task is not task or entry.key != (task._state, task.last_state_change):
                 entry = _TaskEntry(task, self.registry.convert(task))
                 if entry.finished:
                     memo[id(task)] = entry
@@ -120,6 +120,12 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
             },
         )
         return workflow
+
+
+def _compact_json(value: Any, encoder: type[json.JSONEncoder]) -> str:
+    """JSON without spaces after separators, and text as UTF-8 rather than \\u escapes: a state is
+    rewritten by every command of its case, so its size is paid for on every commit."""
+    return json.dumps(value, cls=encoder, separators=(",", ":"), ensure_ascii=False)
 
 
 class StateSerializer:

@@ -67,7 +67,7 @@ def all_tasks(workflow: BpmnWorkflow) -> list[Any]:
 
 
 def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
-    return [t for t in all_tasks(workflow) if t.state == TaskState.READY and t.task_spec.manual]
+    return [t for t in all_tasks(workflow) if t._state == TaskState.READY and t.task_spec.manual]
 
 
 # The open-task rows of a case, oldest first; built once, so SQLAlchemy reuses its compiled form.

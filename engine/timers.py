@@ -22,7 +22,7 @@ def coalesce_missed_cycles(workflow: BpmnWorkflow, now: datetime) -> int:
     """Move every waiting cycle timer's next slot past ``now``; return how many slots were skipped."""
     skipped = 0
     for task in all_tasks(workflow):
-        if task.state != TaskState.WAITING:
+        if task._state != TaskState.WAITING:
             continue
         if not isinstance(getattr(task.task_spec, "event_definition", None), CycleTimerEventDefinition):
             continue

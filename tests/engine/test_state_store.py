@@ -77,3 +77,19 @@ def test_a_completion_after_reading_the_task_in_the_same_transaction(engine: App
         stored = session.scalars(select(OpenTask.bpmn_id).where(OpenTask.instance_id == scenario.instance_id)).all()
     assert stored == ["talent_cosign"]
     assert [t.step for t in scenario.view().open_tasks] == ["talent_cosign"]
+
+
+def test_the_engines_scans_see_the_state_spiffworkflows_property_gives(engine: AppEngine, scenario: Scenario) -> None:
+    """The engine's loops over every task read ``Task._state`` (engine/workflow.py): a SpiffWorkflow whose
+    ``state`` property stopped returning it would make them see another state than SpiffWorkflow does."""
+    start(scenario)
+    scenario.complete("shenyang_sa", "recommend", fill("recommend"))
+    with read_session(engine.sessions) as session:
+        instance = session.scalar(select(Instance))
+        workflow = engine.store.load_copy(session, instance)
+    tasks = list(workflow.tasks.values())
+    assert len({t.state for t in tasks}) >= 3, "finished, ready and predicted tasks"
+    for task in tasks:
+        assert task._state == task.state
+        task._state = task.state ^ 0xFFFF  # a different value is seen through the property too
+        assert task.state == task._state
