@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from engine.errors import InvalidInput
-from engine.serializer import reject_reserved_keys
+from engine.serializer import reject_unstorable
 
 _FORMAT_CHECKER = FormatChecker()
 _VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
@@ -90,7 +90,7 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> dict[str, Any]:
     """Return the data if it satisfies the schema; else raise ``InvalidInput`` with per-field messages."""
     if not isinstance(data, dict):
         raise InvalidInput("form data must be a JSON object", {"": "提交的数据必须是对象"})
-    reject_reserved_keys(data)
+    reject_unstorable(data)
     errors: dict[str, str] = {}
     allowed = set(schema.get("properties", {}))
     for key in data:

@@ -177,14 +177,28 @@ class StateSerializer:
         return self._registry.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
 
 
-def reject_reserved_keys(data: Any, path: str = "") -> None:
-    """Refuse submitted data the serializer would misread (a dict with a ``typename`` key)."""
+def reject_unstorable(data: Any, path: str = "") -> None:
+    """Refuse submitted data the serializer would misread (a dict with a ``typename`` key) or could not
+    store: text that is not valid Unicode (a lone surrogate, which a JSON ``\\ud800`` escape can carry)."""
     if isinstance(data, dict):
         for key, value in data.items():
             where = f"{path}/{key}" if path else str(key)
             if key == "typename":
                 raise InvalidInput("field name 'typename' is reserved", {where: "字段名 typename 为保留字"})
-            reject_reserved_keys(value, where)
+            _reject_invalid_text(key, where)
+            reject_unstorable(value, where)
     elif isinstance(data, list):
         for index, value in enumerate(data):
-            reject_reserved_keys(value, f"{path}/{index}")
+            reject_unstorable(value, f"{path}/{index}")
+    else:
+        _reject_invalid_text(data, path)
+
+
+def _reject_invalid_text(value: Any, where: str) -> None:
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(
+                f"{where or 'the data'} holds text that is not valid Unicode", {where: "含有无效字符（孤立的代理码位）"}
+            ) from exc

@@ -22,6 +22,7 @@ from engine.access import Actor
 from engine.clock import as_utc
 from engine.errors import InvalidInput
 from engine.models import HistoryEvent
+from engine.serializer import reject_unstorable
 from web.cases import document_response
 from web.db import get_engine, get_session, write, write_on_task
 from web.errors import json_error
@@ -92,6 +93,7 @@ def _body() -> dict[str, Any]:
         raise InvalidInput("the body is not JSON", {"": "请求体必须是 JSON 对象"}) from exc
     if not isinstance(body, dict):
         raise InvalidInput("the body is not a JSON object", {"": "请求体必须是 JSON 对象"})
+    reject_unstorable(body)  # reasons and data without a form too: nothing unstorable reaches a command
     return body
 
 

@@ -114,6 +114,11 @@ def test_invalid_data_is_refused_per_field_and_changes_nothing(case: Scenario) -
     assert raised.value.details == {"x": "数量：此项为必填项"}
     with pytest.raises(InvalidInput):
         case.complete_id("shenyang_sa", task.id, {"x": 1, "typename": "BpmnWorkflow"})
+    # A lone surrogate (JSON can carry one as "\ud800") cannot be stored as UTF-8: refused, field named.
+    for data, field in (({"x": 1, "note": ["ok", "a\ud800"]}, "note/1"), ({"x": 1, "\udc00": "v"}, "\udc00")):
+        with pytest.raises(InvalidInput) as raised:
+            case.complete_id("shenyang_sa", task.id, data)
+        assert raised.value.details[field] == "含有无效字符（孤立的代理码位）"
     assert snapshot(case.engine) == before
 
 

@@ -57,6 +57,20 @@ def test_invalid_data_is_400_with_per_field_details(world: World) -> None:
     assert bad_json.status_code == 400 and bad_json.is_json
 
 
+def test_text_that_is_not_valid_unicode_is_400_naming_its_field(world: World) -> None:
+    """A JSON escape can carry a lone surrogate, which no database can store as UTF-8."""
+    headers = {"Authorization": f"Bearer {world.tokens['dalian_sa']}", "Content-Type": "application/json"}
+    client = world.app.test_client()
+    for command, body, field in (
+        ("complete", '{"data": {"recommend_contact": "\\ud800"}}', "data/recommend_contact"),
+        ("return", '{"reason": "\\udfff"}', "reason"),
+    ):
+        response = client.post(f"/api/v1/tasks/{world.recommend_b}/{command}", data=body, headers=headers)
+        assert response.status_code == 400, response.get_data()
+        assert response.get_json()["error"]["details"] == {field: "含有无效字符（孤立的代理码位）"}
+    assert open_task(world.engine(), world.case_b, "recommend") == world.recommend_b
+
+
 def test_without_a_valid_token_it_is_401(world: World) -> None:
     client = world.app.test_client()
     for headers in (
