@@ -21,6 +21,7 @@ from engine.case_rows import CaseRow
 from engine.clock import as_utc
 from engine.flush_queue import write_at_flush
 from engine.models import HistoryEvent, Instance, canonical_json
+from engine.serializer import reject_unstorable
 
 # Fields are joined with a separator canonical JSON and identifiers never contain; a missing value
 # is written as a marker of its own, so None and "" hash differently.
@@ -128,7 +129,13 @@ def append_event(
     content = hashed_fields(
         instance.id, seq, at, task_id, actor, role, org_code, command, bpmn_id, values["payload_text"]
     )
-    values["hash"] = event_hash(values["prev_hash"], content)
+    try:
+        values["hash"] = event_hash(values["prev_hash"], content)
+    except UnicodeEncodeError:
+        # Text no database can store (a lone surrogate: the CLI's undecodable argv bytes, say) reached a
+        # command's event without passing a form check: refuse it, naming the field.
+        reject_unstorable(payload)
+        raise
     instance.event_count = seq
     instance.last_event_hash = values["hash"]
     write_at_flush(session, _INSERT_EVENT, values)

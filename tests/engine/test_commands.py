@@ -145,6 +145,11 @@ def test_return_sends_the_case_back_with_a_reason(case: Scenario) -> None:
     case.complete("shenyang_sa", "a", {"x": 1})
     with pytest.raises(InvalidInput):
         case.return_task("xinmin_party", "b", "  ")
+    before = snapshot(case.engine)
+    with pytest.raises(InvalidInput) as raised:  # as the CLI passes an argument with undecodable bytes
+        case.return_task("xinmin_party", "b", "材料\udcff不全")
+    assert raised.value.details == {"reason": "含有无效字符（孤立的代理码位）"}
+    assert snapshot(case.engine) == before
     case.return_task("xinmin_party", "b", "材料不全，请补充")
     assert case.open_steps() == ["a"]
     case.complete("shenyang_sa", "a", {"x": 2})
