@@ -38,7 +38,10 @@ class CaseRow:
     """
 
     def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(dict.fromkeys(_LARGE_COLUMNS), **values)
+        for name in _LARGE_COLUMNS:
+            setattr(self, name, None)  # unless read with the row
+        for name, value in values.items():
+            setattr(self, name, value)
         self._as_read = dict(values)
 
     def changes(self) -> dict[str, Any]:
