@@ -20,7 +20,7 @@ from sqlalchemy import Select, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from engine.errors import Conflict
+from engine.errors import CASE_CHANGED, Conflict
 from engine.models import Instance, OpenTask
 
 _CASE = Instance.__table__
@@ -108,7 +108,7 @@ def write_case_row(session: Session, case: CaseRow) -> None:
     params = {f"new_{name}": value for name, value in changes.items()}
     params.update(case_id=case.id, read_revision=case.revision, new_revision=case.revision + 1)
     if session.connection().execute(_update_case(tuple(changes)), params).rowcount != 1:
-        raise Conflict("the case was changed by someone else at the same time; reload and try again")
+        raise Conflict(CASE_CHANGED)
     case.revision += 1
     case._as_read.update(changes)
     # An ORM copy of the row that this session loaded earlier is now out of date.

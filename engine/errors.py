@@ -42,6 +42,10 @@ class Conflict(EngineError):
     code = "conflict"
 
 
+# The message of a lost race on a case's revision, however the command wrote the case.
+CASE_CHANGED = "the case was changed by someone else at the same time; reload and try again"
+
+
 class TaskNotReady(EngineError):
     code = "task_not_ready"
 

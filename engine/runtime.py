@@ -27,6 +27,7 @@ from engine.batches import batch_for_new_case
 from engine.case_rows import CaseRow, select_case_of_task, write_case_row
 from engine.clock import Clock, FixedClock, install_timer_clock
 from engine.errors import (
+    CASE_CHANGED,
     Conflict,
     EngineError,
     InvalidInput,
@@ -456,7 +457,7 @@ class Engine:
             session.flush()
             write_queued(session)
         except StaleDataError as exc:
-            raise Conflict("the case was changed by someone else at the same time; reload and try again") from exc
+            raise Conflict(CASE_CHANGED) from exc
         except IntegrityError as exc:
             raise Conflict("the change conflicts with a concurrent change; reload and try again") from exc
         except OperationalError as exc:
@@ -465,7 +466,7 @@ class Engine:
             lost_race = "locked" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
             if not lost_race:
                 raise
-            raise Conflict("the case was changed by someone else at the same time; reload and try again") from exc
+            raise Conflict(CASE_CHANGED) from exc
 
     def _view(self, session: Session, instance: Instance | CaseRow, workflow, open_rows=None) -> InstanceView:  # noqa: ANN001
         """The case as a command leaves it (``open_rows`` as it saved them) or as it is stored."""
