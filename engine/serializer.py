@@ -23,28 +23,52 @@ from SpiffWorkflow.util.task import TaskState
 from engine.errors import InvalidInput
 from engine.workflow import LiveWorkflow
 
-MEMO_ATTRIBUTE = "_demozone_finished_task_dicts"
+MEMO_ATTRIBUTE = "_demozone_task_dicts"
 
 
 class _TaskEntry:
-    """A task as last converted: the task, its memo key, its dict and, once encoded, its JSON member text."""
+    """A task as last converted: the task, its memo key, its dict and, once encoded, its JSON member text.
 
-    __slots__ = ("task", "key", "finished", "converted", "text")
+    Its dict is reusable if it changes only with the memo key (state, last state change) or, for a task not
+    yet reached, with its children: a finished task never changes again (a reset changes its state and
+    timestamp); a task not yet reached (FUTURE or predicted) whose data are empty gets them when it
+    becomes READY.
+    """
+
+    __slots__ = ("task", "key", "finished", "reusable", "parent", "children", "triggered", "converted", "text")
 
     def __init__(self, task: Any, converted: dict[str, Any]) -> None:
         self.task = task
         self.key = (task._state, task.last_state_change)
         self.finished = bool(task._state & TaskState.FINISHED_MASK)
+        unreached = bool(task._state & _NOT_REACHED)
+        self.parent = task.parent if unreached else None
+        self.reusable = self.finished or (unreached and _empty_so_far(task, self.parent))
+        # A task not yet reached can have its children predicted anew, or be triggered, in the same state.
+        self.children = list(task._children) if unreached and self.reusable else None
+        self.triggered = task.triggered
         self.converted = converted
         self.text: str | None = None
 
+    def unreached_unchanged(self, task: Any) -> bool:
+        return (self.children == task._children and self.triggered == task.triggered
+                and _empty_so_far(task, self.parent))
+
+
+def _empty_so_far(task: Any, parent: Any) -> bool:
+    # SpiffWorkflow stores a task's data as its difference from its parent's, so the parent's data count too.
+    return not task.data and not task.internal_data and (parent is None or not parent.data)
+
+
+_NOT_REACHED = TaskState.FUTURE | TaskState.PREDICTED_MASK
+
 
 class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
-    """Serializes a workflow without its spec, reusing the JSON of tasks that have finished.
+    """Serializes a workflow without its spec, reusing the JSON of tasks that cannot have changed.
 
-    A finished task never changes again (a reset changes its state and timestamp, which is the
-    memo key), so converting and encoding it once is enough: saving then costs what changed, not
-    the whole tree — a case of 200 steps used to re-encode all of them in every command.
+    A finished task never changes again, and a task ahead of the current step changes only with its state
+    or children, so converting and encoding each once is enough: saving then costs what changed, not the
+    whole tree — a case of 200 steps used to re-encode all of them in every command.
     """
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
@@ -53,39 +77,38 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         return dct
 
     def to_json(self, workflow: BpmnWorkflow, encoder: type[json.JSONEncoder], extra: dict[str, Any]) -> str:
-        """The JSON text of the workflow's dict and ``extra``, each finished task's text taken from the memo.
+        """The JSON text of the workflow's dict and ``extra``, each reusable task's text taken from the memo.
 
         Call it with the registry in encoder mode, as SpiffWorkflow's ``serialize_json`` does: converters
         then leave dates and other values to ``encoder``.
         """
-        fragments, unfinished = [], {}
+        # Finished tasks first, then the others, each group in the tree's order: a case reloaded from its
+        # state lists its tasks in this order, and the history's lists of completed steps follow it.
+        finished, unfinished = [], []
         for task_id, entry in self._converted(workflow):
-            if entry.finished:
-                if entry.text is None:
-                    entry.text = _compact_json({str(task_id): entry.converted}, encoder)[1:-1]
-                fragments.append(entry.text)
-            else:
-                unfinished[str(task_id)] = entry.converted
-        if unfinished:
-            fragments.append(_compact_json(unfinished, encoder)[1:-1])
+            if entry.text is None:
+                entry.text = _compact_json({str(task_id): entry.converted}, encoder)[1:-1]
+            (finished if entry.finished else unfinished).append(entry.text)
         head = _compact_json({**self._without_tasks(workflow), "typename": self.typename, **extra}, encoder)
-        return head[:-1] + ',"tasks":{' + ",".join(fragments) + "}}"
+        return head[:-1] + ',"tasks":{' + ",".join(finished + unfinished) + "}}"
 
     def _converted(self, workflow: BpmnWorkflow) -> list[tuple[UUID, _TaskEntry]]:
-        """Each task's converted dict: from the memo for a finished task seen before, else converted now.
+        """Each task's converted dict: from the memo for a reusable task seen before, else converted now.
 
         The memo is keyed by id(task) (hashing 200 UUIDs per save was a visible cost of long cases); each
-        entry holds its task, so the id cannot be reused while the entry exists.
+        entry holds its task, so the id cannot be reused while the entry exists. It is rebuilt on each save,
+        so that predicted tasks a decision dropped from the tree leave it too.
         """
-        memo: dict[int, _TaskEntry] = getattr(workflow, MEMO_ATTRIBUTE, {})
-        entries = []
+        previous: dict[int, _TaskEntry] = getattr(workflow, MEMO_ATTRIBUTE, {})
+        memo, entries = {}, []
         for task_id, task in workflow.tasks.items():
-            entry = memo.get(id(task))
+            entry = previous.get(id(task))
             # Checked inline, not by a method: this runs for every task of the case on every save.
-            if entry is None or entry.task is not task or entry.key != (task._state, task.last_state_change):
+            if (entry is None or entry.task is not task or entry.key != (task._state, task.last_state_change)
+                    or (entry.children is not None and not entry.unreached_unchanged(task))):
                 entry = _TaskEntry(task, self.registry.convert(task))
-                if entry.finished:
-                    memo[id(task)] = entry
+            if entry.reusable:
+                memo[id(task)] = entry
             entries.append((task_id, entry))
         setattr(workflow, MEMO_ATTRIBUTE, memo)
         return entries
@@ -110,14 +133,11 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        entries = [_TaskEntry(task, task_dicts[str(task.id)]) for task in workflow.tasks.values()]
         setattr(
             workflow,
             MEMO_ATTRIBUTE,
-            {
-                id(task): _TaskEntry(task, task_dicts[str(task.id)])
-                for task in workflow.tasks.values()
-                if task.state & TaskState.FINISHED_MASK
-            },
+            {id(entry.task): entry for entry in entries if entry.reusable},
         )
         return workflow
 
