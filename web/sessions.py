@@ -24,12 +24,12 @@ class ReissuingSessionInterface(SecureCookieSessionInterface):
     session_class = _Session
 
     def open_session(self, app: Flask, request: Request) -> _Session | None:
-        serializer = self.get_signing_serializer(app)
-        if serializer is None:
+        if not app.secret_key:
             return None
         cookie = request.cookies.get(self.get_cookie_name(app))
-        if not cookie:
+        if not cookie:  # an API call, or a first visit: no signer to build (it is made anew per request)
             return self.session_class()
+        serializer = self.get_signing_serializer(app)
         try:
             data, issued_at = serializer.loads(
                 cookie, max_age=int(app.permanent_session_lifetime.total_seconds()), return_timestamp=True
