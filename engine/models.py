@@ -179,12 +179,12 @@ class HistoryEvent(Base):
 
     __tablename__ = "history_event"
     __table_args__ = (
-        UniqueConstraint("instance_id", "seq"),
+        UniqueConstraint("instance_id", "seq"),  # also the index of a case's events
         Index("ix_history_event_actor", "actor", "command", "at"),  # 已办 and 办结 look events up by actor
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    instance_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("instance.id"), index=True)
+    instance_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("instance.id"))
     seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     actor: Mapped[str] = mapped_column(String(64))
