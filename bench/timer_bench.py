@@ -22,7 +22,7 @@ from tqdm import tqdm
 from engine import Settings, build_engine
 from engine.access import load_actor
 from engine.clock import FixedClock
-from engine.db import read_session, write_session
+from engine.db import begin_write, read_session, write_session
 from engine.demo import seed_demo
 from engine.migrate import upgrade_database
 from engine.models import HistoryEvent, OrgUnit
@@ -73,7 +73,7 @@ def prepare(url: str, workdir: Path, cases: int) -> None:
             engine.start_instance(session, actor, "timer_wait", {"county_code": counties[index % len(counties)]})
             if index % 500 == 499:
                 session.commit()
-                session.connection(execution_options={"demozone_write": True})
+                begin_write(session)
     engine.db.dispose()
 
 

@@ -18,9 +18,10 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
-from sqlalchemy import Connection, MetaData, create_engine, event
+from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -35,7 +36,10 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-WRITE_OPTION = "demozone_write"
+WRITE_OPTION = "demozone_write"  # on a write transaction's connection: see is_writing()
+
+# Set while begin_write() opens a transaction, for the SQLite dialect's do_begin to read.
+_BEGINNING_WRITE: ContextVar[bool] = ContextVar("demozone_beginning_write", default=False)
 
 
 _LOCK_FD = "demozone_write_lock_fd"
@@ -98,7 +102,7 @@ def make_db_engine(url: str, **kwargs: object) -> DbEngine:
     @event.listens_for(engine, "connect")
     def _configure_sqlite(dbapi_connection, _record):  # noqa: ANN001
         # The sqlite3 module's own transaction handling never emits BEGIN before SELECTs and breaks
-        # SAVEPOINTs; we take control and emit BEGIN ourselves (see the "begin" hook below).
+        # SAVEPOINTs; we take control and emit BEGIN ourselves (``do_begin`` below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -107,32 +111,35 @@ def make_db_engine(url: str, **kwargs: object) -> DbEngine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(connection):  # noqa: ANN001
+    def do_begin(pooled) -> None:  # noqa: ANN001
         # A write transaction takes the lock up front (IMMEDIATE), so two writers queue on the busy
         # timeout instead of both reading and then one failing with "database is locked" on upgrade.
         # Reads stay deferred and never wait for writers (WAL).
-        immediate = connection.get_execution_options().get(WRITE_OPTION)
-        if immediate and lock is not None:
-            lock.acquire(connection.connection.info)
-            try:
-                _emit_begin(connection, "BEGIN IMMEDIATE")
-            except BaseException:
-                lock.release(connection.connection.info)
-                raise
+        if not _BEGINNING_WRITE.get():
+            _emit_begin(pooled, "BEGIN")
             return
-        _emit_begin(connection, "BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if lock is not None:
+            lock.acquire(pooled.info)
+        try:
+            _emit_begin(pooled, "BEGIN IMMEDIATE")
+        except BaseException:
+            if lock is not None:
+                lock.release(pooled.info)
+            raise
 
+    # The dialect's own hook, not a "begin" connection event: once any connection event is listened for,
+    # SQLAlchemy dispatches its events around every statement (a twelfth of an API completion's calls).
+    engine.dialect.do_begin = do_begin  # type: ignore[method-assign]
     if lock is not None:
         _release_after(engine, lock)
     return engine
 
 
-def _emit_begin(connection: Connection, statement: str) -> None:
+def _emit_begin(pooled, statement: str) -> None:  # noqa: ANN001
     """Send BEGIN straight to the driver: through SQLAlchemy's statement execution (events, execution
     context, result) it cost as much as a query, a third of an empty transaction, on every session."""
     try:
-        connection.connection.dbapi_connection.execute(statement)
+        pooled.dbapi_connection.execute(statement)
     except sqlite3.Error as exc:
         raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
@@ -183,11 +190,25 @@ def make_session_factory(db_engine: DbEngine) -> sessionmaker:
     return sessionmaker(bind=db_engine, expire_on_commit=False, autoflush=False)
 
 
+def begin_write(session: Session) -> None:
+    """Begin ``session``'s transaction as a write (SQLite: ``BEGIN IMMEDIATE``, under the writer's lock)."""
+    beginning = _BEGINNING_WRITE.set(True)
+    try:
+        session.connection(execution_options={WRITE_OPTION: True})
+    finally:
+        _BEGINNING_WRITE.reset(beginning)
+
+
+def is_writing(session: Session) -> bool:
+    """Whether ``session``'s transaction was begun by ``begin_write``."""
+    return bool(session.connection().get_execution_options().get(WRITE_OPTION))
+
+
 @contextmanager
 def write_session(session_factory: sessionmaker) -> Iterator[Session]:
     """One write transaction: commits on success, rolls back on any exception, then closes."""
     with session_factory() as session:
-        session.connection(execution_options={WRITE_OPTION: True})
+        begin_write(session)
         try:
             yield session
             session.commit()

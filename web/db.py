@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine import AppEngine
 from engine.access import Actor
-from engine.db import WRITE_OPTION
+from engine.db import begin_write, is_writing
 
 
 def get_engine() -> AppEngine:
@@ -42,14 +42,14 @@ def write() -> Iterator[Session]:
     write works on the database as it is once the writer's lock is held.
     """
     session = get_session()
-    if session.in_transaction() and not session.connection().get_execution_options().get(WRITE_OPTION):
+    if session.in_transaction() and not is_writing(session):
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("a change was made outside write(): it would be written without the writer's lock")
         session.commit()  # nothing to write: this only ends the read snapshot
         session.expire_all()
     joined = session.in_transaction()
     if not joined:
-        session.connection(execution_options={WRITE_OPTION: True})
+        begin_write(session)
     try:
         yield session
         if not joined:
