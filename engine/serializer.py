@@ -96,20 +96,23 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         """Each task's converted dict: from the memo for a reusable task seen before, else converted now.
 
         The memo is keyed by id(task) (hashing 200 UUIDs per save was a visible cost of long cases); each
-        entry holds its task, so the id cannot be reused while the entry exists. It is rebuilt on each save,
-        so that predicted tasks a decision dropped from the tree leave it too.
+        entry holds its task, so the id cannot be reused while the entry exists.
         """
-        previous: dict[int, _TaskEntry] = getattr(workflow, MEMO_ATTRIBUTE, {})
-        memo, entries = {}, []
+        memo: dict[int, _TaskEntry] = getattr(workflow, MEMO_ATTRIBUTE, {})
+        entries = []
         for task_id, task in workflow.tasks.items():
-            entry = previous.get(id(task))
+            entry = memo.get(id(task))
             # Checked inline, not by a method: this runs for every task of the case on every save.
             if (entry is None or entry.task is not task or entry.key != (task._state, task.last_state_change)
                     or (entry.children is not None and not entry.unreached_unchanged(task))):
                 entry = _TaskEntry(task, self.registry.convert(task))
-            if entry.reusable:
-                memo[id(task)] = entry
+                if entry.reusable:
+                    memo[id(task)] = entry
+                else:
+                    memo.pop(id(task), None)
             entries.append((task_id, entry))
+        if len(memo) > len(entries):  # predicted tasks a decision dropped from the tree: let them go
+            memo = {id(entry.task): entry for _task_id, entry in entries if entry.reusable}
         setattr(workflow, MEMO_ATTRIBUTE, memo)
         return entries
 
