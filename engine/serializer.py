@@ -76,7 +76,7 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         dct["tasks"] = {str(task_id): entry.converted for task_id, entry in self._converted(workflow)}
         return dct
 
-    def to_json(self, workflow: BpmnWorkflow, encoder: type[json.JSONEncoder], extra: dict[str, Any]) -> str:
+    def to_json(self, workflow: BpmnWorkflow, encoder: json.JSONEncoder, extra: dict[str, Any]) -> str:
         """The JSON text of the workflow's dict and ``extra``, each reusable task's text taken from the memo.
 
         Call it with the registry in encoder mode, as SpiffWorkflow's ``serialize_json`` does: converters
@@ -87,9 +87,9 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         finished, unfinished = [], []
         for task_id, entry in self._converted(workflow):
             if entry.text is None:
-                entry.text = _compact_json({str(task_id): entry.converted}, encoder)[1:-1]
+                entry.text = encoder.encode({str(task_id): entry.converted})[1:-1]
             (finished if entry.finished else unfinished).append(entry.text)
-        head = _compact_json({**self._without_tasks(workflow), "typename": self.typename, **extra}, encoder)
+        head = encoder.encode({**self._without_tasks(workflow), "typename": self.typename, **extra})
         return head[:-1] + ',"tasks":{' + ",".join(finished + unfinished) + "}}"
 
     def _converted(self, workflow: BpmnWorkflow) -> list[tuple[UUID, _TaskEntry]]:
@@ -145,12 +145,6 @@ class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
-def _compact_json(value: Any, encoder: type[json.JSONEncoder]) -> str:
-    """JSON without spaces after separators, and text as UTF-8 rather than \\u escapes: a state is
-    rewritten by every command of its case, so its size is paid for on every commit."""
-    return json.dumps(value, cls=encoder, separators=(",", ":"), ensure_ascii=False)
-
-
 class StateSerializer:
     """The single serializer registry of the engine (built per engine, never mutating Spiff's config)."""
 
@@ -163,7 +157,10 @@ class StateSerializer:
         registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
         self._registry = registry
         self._serializer = BpmnWorkflowSerializer(registry)
-        self._encoder = create_encoder(registry)
+        # JSON without spaces after separators, and text as UTF-8 rather than \u escapes: a state is
+        # rewritten by every command of its case, so its size is paid for on every commit. One encoder for
+        # all (it keeps no state between calls), not one made per json.dumps: a save encodes a few pieces.
+        self._encoder = create_encoder(registry)(separators=(",", ":"), ensure_ascii=False)
 
     @property
     def registry(self) -> Any:
