@@ -1,6 +1,7 @@
 """How a command saves a case: the stored state is exactly SpiffWorkflow's serialization without the spec,
-although the finished tasks' JSON is reused from earlier saves; the open-task rows a command reads as plain
-rows are written back correctly. Runs on SQLite and on PostgreSQL."""
+although the JSON of finished tasks and of tasks not yet reached is reused from earlier saves; the
+open-task rows a command reads as plain rows are written back correctly. Runs on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from engine import AppEngine
 from engine.access import load_actor
 from engine.db import read_session, write_session
 from engine.models import Instance, OpenTask
+from engine.serializer import MEMO_ATTRIBUTE
 from engine.workflow import LiveWorkflow
 from tests.support.scenario import Scenario
 from tests.support.zone import GOOD, NO_VETO, evaluate, fill, start
@@ -41,6 +43,8 @@ def assert_stored_state_is_spiffs(engine: AppEngine, case: Scenario) -> None:
         revision, live = engine.store._live[instance.id]  # the workflow the last command ran and saved
     assert revision == instance.revision
     assert stored == spiff_state(live)
+    # The memo of reusable task dicts lets go of predicted tasks a decision dropped from the tree.
+    assert len(getattr(live, MEMO_ATTRIBUTE)) <= len(live.tasks)
 
 
 def test_each_saved_state_equals_spiffworkflows_serialization(engine: AppEngine, scenario: Scenario) -> None:
