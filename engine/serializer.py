@@ -24,6 +24,7 @@ from engine.errors import InvalidInput
 from engine.workflow import LiveWorkflow
 
 MEMO_ATTRIBUTE = "_demozone_task_dicts"
+_NOT_REACHED = TaskState.FUTURE | TaskState.PREDICTED_MASK
 
 
 class _TaskEntry:
@@ -58,9 +59,6 @@ class _TaskEntry:
 def _empty_so_far(task: Any, parent: Any) -> bool:
     # SpiffWorkflow stores a task's data as its difference from its parent's, so the parent's data count too.
     return not task.data and not task.internal_data and (parent is None or not parent.data)
-
-
-_NOT_REACHED = TaskState.FUTURE | TaskState.PREDICTED_MASK
 
 
 class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
