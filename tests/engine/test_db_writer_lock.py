@@ -5,7 +5,9 @@ from __future__ import annotations
 import fcntl
 import multiprocessing
 import os
+import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,24 @@ def test_a_write_nested_in_a_write_of_the_same_thread_does_not_wait_for_itself(d
             pass
     assert _lock_is_free(db_path)
     assert _value(db_path) == 1
+
+
+def test_a_read_begins_deferred_and_a_write_immediate_with_no_connection_events(db_path: Path) -> None:
+    engine = make_db_engine(f"sqlite:///{db_path}")
+    sessions = make_session_factory(engine)
+    with read_session(sessions) as reading:
+        reading.execute(text("SELECT value FROM counter"))
+        # A deferred transaction holds no write lock: a writer elsewhere goes ahead.
+        with write_session(sessions) as writing:
+            writing.execute(text("UPDATE counter SET value = 7"))
+    with write_session(sessions) as writing:
+        writing.connection()
+        with pytest.raises(sqlite3.OperationalError, match="locked"), _impatient_connection(db_path) as other:
+            other.execute("BEGIN IMMEDIATE")  # the write transaction holds SQLite's write lock from its start
+    # BEGIN comes from the dialect, not a "begin" event: with any connection event listened for,
+    # SQLAlchemy would dispatch events around every statement.
+    assert not engine._has_events
+
+
+def _impatient_connection(path: Path) -> closing[sqlite3.Connection]:
+    return closing(sqlite3.connect(path, timeout=0.05, isolation_level=None))
