@@ -123,6 +123,8 @@ class Instance(Base):
     """One case. ``revision`` guards every write: a save succeeds only at the revision it loaded."""
 
     __tablename__ = "instance"
+    # The timer worker's pass and /healthz look for running cases whose timer is due, earliest first.
+    __table_args__ = (Index("ix_instance_status_next_timer_at", "status", "next_timer_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
@@ -133,7 +135,7 @@ class Instance(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)  # running | completed | error | terminated
     outcome: Mapped[str | None] = mapped_column(String(100))
     revision: Mapped[int] = mapped_column(Integer)
-    next_timer_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    next_timer_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     state: Mapped[str] = mapped_column(Text)  # serialized workflow without its spec
     serializer_version: Mapped[str] = mapped_column(String(16))
     started_by: Mapped[str] = mapped_column(String(64))
