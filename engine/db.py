@@ -117,15 +117,15 @@ def make_db_engine(url: str, **kwargs: object) -> DbEngine:
         # Reads stay deferred and never wait for writers (WAL).
         if not _BEGINNING_WRITE.get():
             _emit_begin(pooled, "BEGIN")
-            return
-        if lock is not None:
-            lock.acquire(pooled.info)
-        try:
+        elif lock is None:
             _emit_begin(pooled, "BEGIN IMMEDIATE")
-        except BaseException:
-            if lock is not None:
+        else:
+            lock.acquire(pooled.info)
+            try:
+                _emit_begin(pooled, "BEGIN IMMEDIATE")
+            except BaseException:
                 lock.release(pooled.info)
-            raise
+                raise
 
     # The dialect's own hook, not a "begin" connection event: once any connection event is listened for,
     # SQLAlchemy dispatches its events around every statement (a twelfth of an API completion's calls).
